@@ -1,0 +1,193 @@
+"End to end: `reid_nb_search` on a small synthetic set with a freshly initialised checkpoint, and its bad inputs."
+import os, sys, shutil, subprocess
+from pathlib import Path
+import numpy as np
+import pytest
+import torch
+
+from reid_nb.data import make_synthetic_market, Market1501
+from reid_nb.model import ReIDNet, save_checkpoint
+from reid_nb.eval import distance_matrix
+from reid_nb.search import Gallery, GalleryError, reid_nb_search, topk_search, recall_at_k, import_faiss
+
+SIZE = (64, 32)
+
+
+def cli(*args, timeout=300):
+    "Run the installed console script (or the module's entry point if it is not on PATH)"
+    exe = Path(sys.executable).parent / 'reid_nb_search'
+    cmd = [str(exe)] if exe.exists() else [sys.executable, '-c', 'from reid_nb.search import reid_nb_search; reid_nb_search()']
+    return subprocess.run(cmd + [str(a) for a in args], capture_output=True, text=True, timeout=timeout)
+
+
+def run_inproc(capsys, *args):
+    "Run the command in this process → (exit status, stdout, stderr)"
+    rc = 0
+    try: reid_nb_search([str(a) for a in args])
+    except SystemExit as e: rc = e.code
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+@pytest.fixture(scope='module')
+def setup(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp('search')
+    make_synthetic_market(tmp/'market', n_train_ids=2, n_test_ids=5, seed=0)
+    mk = Market1501(tmp/'market')
+    crops = tmp/'crops'; crops.mkdir()
+    for s in mk.gallery: shutil.copy(s.path, crops)
+    torch.manual_seed(0)
+    ckpt = save_checkpoint(tmp/'tiny.pth', ReIDNet(emb_dim=32), config={'size': list(SIZE)})
+    torch.manual_seed(1)
+    other = save_checkpoint(tmp/'other.pth', ReIDNet(emb_dim=32), config={'size': list(SIZE)})
+    bad = tmp/'broken.jpg'; bad.write_bytes(b'\xff\xd8 not really a jpeg')
+    return dict(tmp=tmp, mk=mk, crops=crops, ckpt=ckpt, other=other, bad=bad)
+
+
+def test_cli_end_to_end(setup):
+    s, tmp = setup, setup['tmp']
+    queries = [q.path for q in s['mk'].query[:2]]
+    p = cli('--ckpt', s['ckpt'], '--gallery', s['crops'], '--query', *queries, '--k', 5,
+            '--out', tmp/'ranked.png', '--save-gallery', tmp/'g.pth')
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert lines[0].startswith(f"gallery of {len(s['mk'].gallery)} saved to")
+    blocks = [i for i, l in enumerate(lines) if l.startswith('query ')]
+    assert len(blocks) == 2 and queries[0] in lines[blocks[0]]
+    ranks = [l.split() for l in lines[blocks[0] + 2:blocks[1]]]
+    assert [int(r[0]) for r in ranks] == [1, 2, 3, 4, 5]
+    d = [float(r[1]) for r in ranks]
+    assert d == sorted(d)
+    assert all(Path(r[-1]).parent == s['crops'] for r in ranks)
+    png = (tmp/'ranked.png').read_bytes()
+    assert png[:8] == b'\x89PNG\r\n\x1a\n' and len(png) > 5000
+
+    # the saved gallery: same entries, same ranking when searched again from the file
+    g = Gallery.load(tmp/'g.pth')
+    assert len(g) == len(s['mk'].gallery) and g.size == SIZE
+    assert sorted(Path(p).name for p in g.paths) == sorted(Path(x.path).name for x in s['mk'].gallery)
+    p2 = cli('--ckpt', s['ckpt'], '--gallery', tmp/'g.pth', '--query', *queries, '--k', 5)
+    assert p2.returncode == 0, p2.stderr
+    assert p2.stdout.splitlines() == lines[1:-1]          # minus "saved" and "picture written"
+
+    # a gallery crop as query finds itself first, at distance ~0
+    p3 = cli('--ckpt', s['ckpt'], '--gallery', tmp/'g.pth', '--query', g.paths[3], '--k', 2, '--metric', 'euclidean')
+    first = p3.stdout.splitlines()[2].split()
+    assert p3.returncode == 0 and first[-1] == g.paths[3] and float(first[1]) < 1e-3
+
+
+@pytest.mark.parametrize('case', ['unreadable query', 'missing query', 'empty gallery', 'other model', 'other size',
+                                  'not a gallery', 'missing gallery', 'no ckpt', 'bad metric'])
+def test_cli_bad_input(setup, capsys, case):
+    "Each bad input: exit status 2 and one line on stderr naming what is wrong, no traceback"
+    s, tmp = setup, setup['tmp']
+    q = s['mk'].query[0].path
+    if not (tmp/'g.pth').exists(): Gallery.from_folder(s['crops'], ReIDNet.from_checkpoint(s['ckpt']), size=SIZE).save(tmp/'g.pth')
+    (tmp/'empty').mkdir(exist_ok=True)
+    args, expect = {
+        'unreadable query': (['--ckpt', s['ckpt'], '--gallery', tmp/'g.pth', '--query', s['bad']], 'broken.jpg'),
+        'missing query':    (['--ckpt', s['ckpt'], '--gallery', tmp/'g.pth', '--query', tmp/'nobody.jpg'], 'nobody.jpg'),
+        'empty gallery':    (['--ckpt', s['ckpt'], '--gallery', tmp/'empty', '--query', q], 'no images'),
+        'other model':      (['--ckpt', s['other'], '--gallery', tmp/'g.pth', '--query', q], 'another model'),
+        'other size':       (['--ckpt', s['ckpt'], '--gallery', tmp/'g.pth', '--query', q, '--size', 96, 48], 'image size'),
+        'not a gallery':    (['--ckpt', s['ckpt'], '--gallery', s['ckpt'], '--query', q], 'model checkpoint'),
+        'missing gallery':  (['--ckpt', s['ckpt'], '--gallery', tmp/'nowhere', '--query', q], 'nowhere'),
+        'no ckpt':          (['--gallery', tmp/'g.pth', '--query', q], '--ckpt is required'),
+        'bad metric':       (['--ckpt', s['ckpt'], '--gallery', tmp/'g.pth', '--query', q, '--metric', 'cos'], 'metric'),
+    }[case]
+    rc, out, err = run_inproc(capsys, *args)
+    assert rc == 2, (out, err)
+    assert len(err.strip().splitlines()) == 1 and err.startswith('reid_nb_search: error:'), err
+    assert expect in err and 'Traceback' not in err
+
+
+def test_cli_bad_input_subprocess(setup):
+    "The installed command: exit status 2 and a single stderr line, no traceback"
+    p = cli('--ckpt', setup['ckpt'], '--gallery', setup['crops'], '--query', setup['bad'])
+    assert p.returncode == 2
+    assert p.stderr.strip().splitlines() == [p.stderr.strip()] and 'broken.jpg' in p.stderr and 'Traceback' not in p.stderr
+
+
+def test_gallery_mixing_refused(setup):
+    s = setup
+    m1, m2 = ReIDNet.from_checkpoint(s['ckpt']), ReIDNet.from_checkpoint(s['other'])
+    paths = sorted(s['crops'].iterdir())[:4]
+    g = Gallery.from_folder(s['crops'], m1, size=SIZE)
+    with pytest.raises(GalleryError, match='model fingerprint'): g.add(Gallery.from_embeddings(torch.randn(2, 32), model=m2))
+    with pytest.raises(GalleryError, match='size'):
+        g.add(Gallery.from_embeddings(torch.randn(2, 32), model=m1, size=(96, 48)))
+    n = len(g); g.add(paths[:2]); assert len(g) == n + 2
+    g.add(Gallery.from_embeddings(torch.randn(3, 32), model=m1, size=SIZE)); assert len(g) == n + 5
+    with pytest.raises(GalleryError, match='empty'): Gallery().search(torch.randn(1, 32))
+
+
+def test_atomic_save_leaves_old_file_on_failure(setup, monkeypatch):
+    tmp = setup['tmp']
+    g = Gallery.from_embeddings(torch.randn(10, 8))
+    f = g.save(tmp/'atomic.pth')
+    before = f.read_bytes()
+    def boom(*a, **k): raise OSError('disk full')
+    monkeypatch.setattr(torch, 'save', boom)
+    with pytest.raises(OSError): Gallery.from_embeddings(torch.randn(20, 8)).save(f)
+    assert f.read_bytes() == before and not [p for p in tmp.iterdir() if p.name.endswith('.tmp')]
+
+
+def test_exact_search_matches_brute_force():
+    torch.manual_seed(0)
+    g, q = torch.randn(50_000, 64), torch.randn(40, 64)
+    for metric in ('cosine', 'euclidean'):
+        d, i = topk_search(q, g, k=10, metric=metric, chunk_size=4096)
+        full = distance_matrix(q, g, metric=metric)
+        ref = np.argsort(full, axis=1, kind='stable')[:, :10]
+        np.testing.assert_array_equal(i.numpy(), ref)
+        np.testing.assert_allclose(d.numpy(), np.take_along_axis(full, ref, 1), atol=1e-4)
+
+
+def test_faiss_flat_equals_torch_and_approx_recall():
+    pytest.importorskip('faiss')
+    torch.manual_seed(0)
+    centres = torch.randn(500, 128)
+    gal = Gallery.from_embeddings(centres.repeat_interleave(40, 0) + 0.6 * torch.randn(20_000, 128))
+    q = centres[torch.randint(0, 500, (100,))] + 0.6 * torch.randn(100, 128)
+    for metric in ('cosine', 'euclidean'):
+        exact = gal.search(q, k=10, metric=metric)
+        gal.build_index('flat', metric=metric)
+        flat = gal.search(q, k=10, metric=metric, backend='faiss')
+        np.testing.assert_array_equal(flat.indices, exact.indices)
+        np.testing.assert_allclose(flat.distances, exact.distances, atol=1e-4)
+        assert flat.paths == exact.paths
+    exact = gal.search(q, k=10).indices
+    gal.build_index('ivf', nlist=128, nprobe=16)
+    rec_ivf = recall_at_k(gal.search(q, k=10, backend='faiss').indices, exact)
+    gal.build_index('hnsw', M=16, ef_search=64)
+    rec_hnsw = recall_at_k(gal.search(q, k=10, backend='faiss').indices, exact)
+    print(f'recall@10 ivf128/nprobe16 {rec_ivf:.3f}, hnsw M16 ef64 {rec_hnsw:.3f}')
+    assert rec_ivf > 0.9 and rec_hnsw > 0.9
+
+
+def test_faiss_missing_is_a_clear_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, 'faiss', None)          # `import faiss` now raises ImportError
+    with pytest.raises(ImportError, match=r"pip install 'reid_nb\[faiss\]'"): import_faiss()
+    with pytest.raises(ImportError, match='faiss'):
+        Gallery.from_embeddings(torch.randn(5, 4)).search(torch.randn(1, 4), backend='faiss')
+
+
+def _vm(key):
+    for line in open('/proc/self/status'):
+        if line.startswith(key + ':'): return int(line.split()[1]) / 1024
+
+
+def test_search_memory_is_bounded():
+    "200 queries x 500k gallery: the full distance matrix would be 400 MB; the chunked search stays far below"
+    try:
+        with open('/proc/self/clear_refs', 'w') as f: f.write('5')
+    except OSError: pytest.skip('needs Linux /proc/self/clear_refs to reset the peak resident set')
+    g = Gallery.from_embeddings(torch.randn(500_000, 64))
+    q = torch.randn(200, 64)
+    g.search(q[:1])                                           # norms cached, warm
+    with open('/proc/self/clear_refs', 'w') as f: f.write('5')
+    start = _vm('VmRSS')
+    res = g.search(q, k=10)
+    extra = _vm('VmHWM') - start
+    print(f'extra peak memory {extra:.0f} MiB (full distance matrix: {200 * 500_000 * 4 / 2**20:.0f} MiB)')
+    assert res.indices.shape == (200, 10) and extra < 250
