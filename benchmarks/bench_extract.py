@@ -7,7 +7,7 @@ times, interleaved, on the same images and the best run is kept (the machine may
 per image (this process and its workers) are printed too, being less sensitive to other load than wall time.
 Also prints the model's FLOPs per image (torch.utils.flop_counter) and the GFLOP/s achieved.
 
-    python benchmarks/bench_extract.py --n 256            # synthetic Market-1501 crops, EfficientNet-B0, 256x128
+    python benchmarks/bench_extract.py --n 128            # synthetic Market-1501 crops, EfficientNet-B0, 256x128
     python benchmarks/bench_extract.py --data DIR --n 2000 --device cuda
 """
 import os
@@ -47,8 +47,9 @@ def flops_per_image(model, size, device):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument('--n', type=int, default=256, help='number of images to embed per run')
+    ap.add_argument('--n', type=int, default=128, help='number of images to embed per run')
     ap.add_argument('--data', type=str, default=None, help='a Market-1501 folder (default: a synthetic one in a temp dir)')
+    ap.add_argument('--ids', type=int, default=32, help='test identities of the synthetic set (its gallery is repeated to reach --n)')
     ap.add_argument('--backbone', default='efficientnet_b0')
     ap.add_argument('--size', type=int, nargs=2, default=(256, 128), metavar=('H', 'W'))
     ap.add_argument('--batch-size', type=int, default=64)
@@ -63,8 +64,8 @@ def main():
 
     if a.data: samples = Market1501(a.data).gallery
     else:
-        root = Path(tempfile.gettempdir())/'reid_nb_bench_market'
-        make_synthetic_market(root, n_train_ids=8, n_test_ids=32, seed=0)   # ~250 gallery crops, repeated if --n is larger
+        root = Path(tempfile.gettempdir())/f'reid_nb_bench_market_{a.ids}'
+        make_synthetic_market(root, n_train_ids=2, n_test_ids=a.ids, seed=0)
         samples = Market1501(root).gallery
     if len(samples) < a.n: samples = (samples * (a.n // len(samples) + 1))
     samples = samples[:a.n]

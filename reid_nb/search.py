@@ -7,7 +7,7 @@ __all__ = ['GALLERY_FORMAT', 'GALLERY_VERSION', 'RERANK_MAX_GALLERY', 'row_norms
            'preprocess_settings', 'embed_images', 'GalleryError', 'list_images', 'ids_from_name', 'SearchResult',
            'Gallery', 'import_faiss', 'recall_at_k', 'plot_search', 'load_model', 'format_results', 'reid_nb_search']
 
-# %% ../nbs/05_search.ipynb #3a525246
+# %% ../nbs/05_search.ipynb #efa87f17
 import os
 os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')  # albumentations asks PyPI for updates at import otherwise
 import sys, json, hashlib, warnings, tempfile
@@ -21,7 +21,7 @@ from .data import read_image, ImageReadError, parse_market_name, test_tfms, IMG_
 from .model import ReIDNet, load_checkpoint, CheckpointError
 from .eval import distance_matrix, re_rank
 
-# %% ../nbs/05_search.ipynb #4f8e8535
+# %% ../nbs/05_search.ipynb #60e5f59f
 def _check_metric(metric):
     if metric not in ('cosine', 'euclidean'):
         raise ValueError(f"metric must be 'cosine' or 'euclidean', got {metric!r}")
@@ -33,7 +33,7 @@ def row_norms(x:torch.Tensor, # (N, D) embeddings
     if len(x) == 0: return torch.zeros(0)
     return torch.cat([x[s:s+chunk_size].float().norm(dim=1) for s in range(0, len(x), chunk_size)])
 
-# %% ../nbs/05_search.ipynb #d3982568
+# %% ../nbs/05_search.ipynb #fde11466
 def topk_search(q:torch.Tensor, # (num_query, D) query embeddings
                 g:torch.Tensor, # (num_gallery, D) gallery embeddings
                 k:int=10, # neighbours per query (capped at num_gallery)
@@ -78,7 +78,7 @@ def topk_search(q:torch.Tensor, # (num_query, D) query embeddings
     if metric == 'euclidean': d = d.sqrt()
     return d, i
 
-# %% ../nbs/05_search.ipynb #77d9d366
+# %% ../nbs/05_search.ipynb #eb601b84
 def model_fingerprint(model:torch.nn.Module, # e.g. a `ReIDNet`
                      )->str: # 16 hex digits
     "Hash of the model's `cfg` and `state_dict`: equal for the same architecture with the same weights"
@@ -98,7 +98,7 @@ def preprocess_settings(size:tuple=(256, 128), # height, width fed to the networ
     mean, std = (list(map(float, norm[0].mean)), list(map(float, norm[0].std))) if norm else (None, None)
     return {'size': [int(size[0]), int(size[1])], 'mean': mean, 'std': std}
 
-# %% ../nbs/05_search.ipynb #173402ad
+# %% ../nbs/05_search.ipynb #4df05730
 def _as_image(x, what='image'):
     "Read a path or check an array: HxWx3 uint8 RGB"
     if isinstance(x, (str, Path)): return read_image(x)
@@ -142,7 +142,7 @@ def embed_images(model:torch.nn.Module, # a `ReIDNet` (eval-mode forward gives t
     dim = getattr(model, 'cfg', {}).get('emb_dim', 0)
     return (torch.cat(feats) if feats else torch.zeros(0, dim)), kept
 
-# %% ../nbs/05_search.ipynb #0249099c
+# %% ../nbs/05_search.ipynb #699b31ed
 class GalleryError(ValueError):
     "A gallery that is empty, unreadable, or made by another model / preprocessing than the one at hand"
 
@@ -159,7 +159,7 @@ def ids_from_name(path)->tuple:
     try: return tuple(parse_market_name(Path(path).name))
     except ValueError: return (-1, -1)
 
-# %% ../nbs/05_search.ipynb #96c213ea
+# %% ../nbs/05_search.ipynb #47c056f4
 class SearchResult(NamedTuple):
     "Ranked gallery entries for each query; all arrays are (num_query, k), nearest first"
     queries: list        # a name per query (its path, or '<array i>' / '<embedding i>')
@@ -169,7 +169,7 @@ class SearchResult(NamedTuple):
     pids: np.ndarray     # gallery person ids (-1 unknown)
     camids: np.ndarray   # gallery camera ids (0-based, -1 unknown)
 
-# %% ../nbs/05_search.ipynb #92eb82f4
+# %% ../nbs/05_search.ipynb #0d7cf060
 class Gallery:
     "Embeddings of person crops with their paths, ids, model fingerprint and preprocessing; search it with `search`"
     def __init__(self,
@@ -237,7 +237,7 @@ class Gallery:
         if len(g) == 0: raise GalleryError(f"none of the {len(paths)} images in {folder} could be read")
         return g
 
-# %% ../nbs/05_search.ipynb #05f9f0b6
+# %% ../nbs/05_search.ipynb #43c593a3
 def _describe(fp, pre): return f"model {fp or 'unknown'}, size {tuple(pre['size']) if pre else 'unknown'}"
 
 @patch
@@ -296,7 +296,7 @@ def add(self:Gallery,
     self._norms, self.index = None, None                   # caches are stale now
     return self
 
-# %% ../nbs/05_search.ipynb #ab9a128c
+# %% ../nbs/05_search.ipynb #06cbe0ee
 GALLERY_FORMAT, GALLERY_VERSION = 'reid_nb.gallery', 1
 
 @patch
@@ -348,8 +348,8 @@ def load(cls:Gallery, path, # a file written by `Gallery.save`
                            f"rebuild it from the image folder at this size")
     return g
 
-# %% ../nbs/05_search.ipynb #06685c50
-RERANK_MAX_GALLERY = 10_000  # re-ranking holds several (num_query + N)^2 float32 matrices: ~0.4 GB each at 10k
+# %% ../nbs/05_search.ipynb #88a5f6d3
+RERANK_MAX_GALLERY = 10_000  # re-ranking needs the dense (N, N) gallery-gallery distances: 0.4 GB at 10k, 4 GB at 32k
 
 def _query_embeddings(g:Gallery, query):
     "query → (names, (n, D) float32 tensor)"
@@ -416,7 +416,7 @@ def search(self:Gallery,
                         [[self.paths[j] if j >= 0 else '' for j in row] for row in idx],
                         np.where(found, self.pids[idx], -1), np.where(found, self.camids[idx], -1))
 
-# %% ../nbs/05_search.ipynb #2c578f4c
+# %% ../nbs/05_search.ipynb #02186ede
 def import_faiss():
     "faiss, or an ImportError saying how to install it"
     try: import faiss
@@ -483,7 +483,7 @@ def recall_at_k(approx:np.ndarray, # (num_query, k) indices from an approximate 
     approx, exact = np.asarray(approx), np.asarray(exact)
     return float(np.mean([len(set(a) & set(e)) / len(e) for a, e in zip(approx, exact)]))
 
-# %% ../nbs/05_search.ipynb #1756ec7d
+# %% ../nbs/05_search.ipynb #58693a44
 def _thumb(x, size):
     import cv2
     try: img = _as_image(x) if x is not None else None
@@ -500,7 +500,7 @@ def plot_search(result:SearchResult, # from `Gallery.search`
     import matplotlib.pyplot as plt
     if queries is None: queries = [q if not q.startswith('<') else None for q in result.queries]
     nq, k = len(result.queries), min(max_k, result.indices.shape[1])
-    fig, axs = plt.subplots(nq, k + 1, figsize=(1.3 * (k + 1), 2.6 * nq), squeeze=False)
+    fig, axs = plt.subplots(nq, k + 1, figsize=(1.1 * (k + 1), 2.3 * nq), squeeze=False)
     for r in range(nq):
         qpid, qcam = ids_from_name(result.queries[r]) if not result.queries[r].startswith('<') else (-1, -1)
         axs[r, 0].imshow(_thumb(queries[r], thumb))
@@ -518,7 +518,7 @@ def plot_search(result:SearchResult, # from `Gallery.search`
     fig.tight_layout()
     return fig
 
-# %% ../nbs/05_search.ipynb #70295eab
+# %% ../nbs/05_search.ipynb #575264d0
 def load_model(ckpt, # a checkpoint written by `save_checkpoint` / `reid_nb_train`
                size:tuple=None, # image size; default: the checkpoint config's `size`, else (256, 128)
               )->tuple: # (model in eval mode, (height, width))
@@ -541,7 +541,7 @@ def format_results(result:SearchResult)->str:
                          f"{cam + 1 if cam >= 0 else '-':>4}  {result.paths[r][c]}")
     return '\n'.join(lines)
 
-# %% ../nbs/05_search.ipynb #a97cea59
+# %% ../nbs/05_search.ipynb #36faa1e9
 def _search_cli(
     ckpt:str=None, # checkpoint (from reid_nb_train / save_checkpoint)
     gallery:str=None, # folder of person crops, or a gallery file written by --save-gallery / Gallery.save
@@ -572,6 +572,7 @@ def _search_cli(
             fig = plot_search(res)
             Path(out).parent.mkdir(parents=True, exist_ok=True)
             fig.savefig(out, dpi=100)
+            import matplotlib.pyplot as plt; plt.close(fig)
             print(f'picture written to {out}')
     except (GalleryError, ImageReadError, CheckpointError, FileNotFoundError, ValueError, ImportError, OSError) as e:
         msg = ' '.join(str(e).split()) or type(e).__name__

@@ -79,8 +79,9 @@ def open_page(browser, url):
             else problems.append(f'request outside the site: {r.url}'))
     page.goto(url, wait_until='load')
     # the manager replaces each <script type="application/vnd.jupyter.widget-view+json"> by the widget's view
-    page.wait_for_function("""() => [...document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]')]
-        .every(s => s.parentElement.querySelector('.jupyter-widgets, .widget-error, .jupyter-widgets-view'))""", timeout=30_000)
+    try: page.wait_for_function("""() => [...document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]')]
+            .every(s => s.parentElement.querySelector('.jupyter-widgets, .widget-error, .jupyter-widgets-view'))""", timeout=30_000)
+    except playwright.TimeoutError: problems.append('saved widget views were not rendered within 30 s')
     page.wait_for_timeout(300)   # let MathJax and late console messages arrive
     return page, problems
 

@@ -1,0 +1,83 @@
+"""`reid_nb_eval` end to end on a small synthetic Market-1501 set, and its one-line errors on bad input."""
+import json, os, shutil, subprocess, sys, tempfile
+from pathlib import Path
+import pytest
+
+ENV = {**os.environ, 'NO_ALBUMENTATIONS_UPDATE': '1', 'HF_HUB_OFFLINE': '1', 'MPLBACKEND': 'Agg'}
+KEYS = {'rank1', 'rank5', 'rank10', 'mAP', 'mINP', 'num_query', 'num_gallery', 'num_valid_query'}
+
+SCRIPT = Path(tempfile.mkdtemp(prefix='reid_nb_eval_cli_'))/'reid_nb_eval'
+
+def run_cli(*args, timeout=300):
+    "Run `reid_nb_eval ARGS` in a fresh interpreter, through a script shaped like the console-script wrapper."
+    if not SCRIPT.exists():   # as pip's wrapper; fastcore's call_parse reads sys.argv only when called from __main__
+        SCRIPT.write_text('import sys\nfrom reid_nb.eval import reid_nb_eval\nsys.exit(reid_nb_eval())\n')
+    return subprocess.run([sys.executable, str(SCRIPT), *map(str, args)], capture_output=True, text=True, env=ENV, timeout=timeout)
+
+@pytest.fixture(scope='module')
+def setup(tmp_path_factory):
+    from reid_nb.data import make_synthetic_market
+    from reid_nb.model import ReIDNet, save_checkpoint
+    import torch
+    root = tmp_path_factory.mktemp('eval')
+    counts = make_synthetic_market(root/'market', n_train_ids=1, n_test_ids=6, seed=3, size=(64, 32))
+    torch.manual_seed(0)
+    save_checkpoint(root/'model.pth', ReIDNet(emb_dim=32), config={'size': [64, 32]})
+    return root, counts
+
+def test_end_to_end(setup):
+    root, counts = setup
+    r = run_cli('--data', root/'market', '--ckpt', root/'model.pth', '--json', root/'out'/'res.json',
+                '--plot', root/'cmc.png', '--flip', '--batch_size', 16, '--device', 'cpu')
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = json.loads((root/'out'/'res.json').read_text())
+    assert KEYS <= set(res)
+    assert res['num_query'] == counts['query_images'] and res['num_gallery'] == counts['gallery_images']
+    assert 0 < res['num_valid_query'] <= res['num_query']
+    for k in ('rank1', 'rank5', 'rank10', 'mAP', 'mINP'): assert 0 <= res[k] <= 1, (k, res[k])
+    assert res['rank1'] <= res['rank5'] <= res['rank10']
+    assert res['size'] == [64, 32] and res['flip'] is True and res['rerank'] is False
+    assert 'Rank-1' in r.stdout and 'mAP' in r.stdout and f"{100*res['mAP']:.1f}%" in r.stdout
+    assert (root/'cmc.png').read_bytes()[:4] == b'\x89PNG'
+
+def test_rerank_euclidean_matches_python_api(setup):
+    "The command's numbers are `eval_checkpoint`'s; re-ranking and the metric switch are wired through."
+    from reid_nb.eval import eval_checkpoint
+    root, _ = setup
+    r = run_cli('--data', root/'market', '--ckpt', root/'model.pth', '--json', root/'rr.json', '--rerank', '--metric', 'euclidean')
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = json.loads((root/'rr.json').read_text())
+    ref = eval_checkpoint(root/'market', root/'model.pth', metric='euclidean', rerank=True, device='cpu')
+    assert res['rerank'] is True and res['metric'] == 'euclidean'
+    for k in ('rank1', 'mAP', 'mINP', 'num_valid_query'): assert res[k] == pytest.approx(ref[k], abs=1e-6)
+
+def _one_line_error(r, *words):
+    assert r.returncode != 0
+    assert 'Traceback' not in r.stderr, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith('reid_nb_eval: error:'), r.stderr
+    for w in words: assert w in lines[0], (w, lines[0])
+
+def test_bad_inputs(setup, tmp_path):
+    root, _ = setup
+    data, ckpt = root/'market', root/'model.pth'
+    _one_line_error(run_cli('--data', data, '--ckpt', tmp_path/'nope.pth'), 'nope.pth', 'no such file')
+    (tmp_path/'notes.pth').write_text('not a checkpoint')
+    _one_line_error(run_cli('--data', data, '--ckpt', tmp_path/'notes.pth'), 'notes.pth')
+    import torch
+    torch.save({'state_dict': {'w': torch.zeros(1)}}, tmp_path/'foreign.pth')
+    _one_line_error(run_cli('--data', data, '--ckpt', tmp_path/'foreign.pth'), 'foreign.pth', 'not a reid_nb checkpoint')
+    (tmp_path/'empty').mkdir()
+    _one_line_error(run_cli('--data', tmp_path/'empty', '--ckpt', ckpt), 'empty', 'not found')
+    _one_line_error(run_cli('--data', data), '--ckpt')
+    _one_line_error(run_cli('--data', data, '--ckpt', ckpt, '--metric', 'hamming'), 'hamming')
+
+def test_zero_valid_queries(setup, tmp_path):
+    "A gallery holding only distractors: no query can be matched -> clear error, non-zero exit."
+    root, _ = setup
+    src, dst = root/'market', tmp_path/'nomatch'
+    shutil.copytree(src/'query', dst/'query'); shutil.copytree(src/'bounding_box_train', dst/'bounding_box_train')
+    (dst/'bounding_box_test').mkdir()
+    for f in sorted((src/'bounding_box_test').glob('*.jpg')):
+        if not f.name.startswith('-1'): shutil.copy(f, dst/'bounding_box_test'/('0000' + f.name[f.name.index('_'):]))
+    _one_line_error(run_cli('--data', dst, '--ckpt', root/'model.pth'), 'none of the', 'queries has a true match')
