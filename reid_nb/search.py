@@ -7,7 +7,7 @@ __all__ = ['GALLERY_FORMAT', 'GALLERY_VERSION', 'RERANK_MAX_GALLERY', 'row_norms
            'preprocess_settings', 'embed_images', 'GalleryError', 'list_images', 'ids_from_name', 'SearchResult',
            'Gallery', 'import_faiss', 'recall_at_k', 'plot_search', 'load_model', 'format_results', 'reid_nb_search']
 
-# %% ../nbs/05_search.ipynb #efa87f17
+# %% ../nbs/05_search.ipynb #15d1ee64
 import os
 os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')  # albumentations asks PyPI for updates at import otherwise
 import sys, json, hashlib, warnings, tempfile
@@ -21,7 +21,7 @@ from .data import read_image, ImageReadError, parse_market_name, test_tfms, IMG_
 from .model import ReIDNet, load_checkpoint, CheckpointError
 from .eval import distance_matrix, re_rank
 
-# %% ../nbs/05_search.ipynb #60e5f59f
+# %% ../nbs/05_search.ipynb #b3738a22
 def _check_metric(metric):
     if metric not in ('cosine', 'euclidean'):
         raise ValueError(f"metric must be 'cosine' or 'euclidean', got {metric!r}")
@@ -33,7 +33,7 @@ def row_norms(x:torch.Tensor, # (N, D) embeddings
     if len(x) == 0: return torch.zeros(0)
     return torch.cat([x[s:s+chunk_size].float().norm(dim=1) for s in range(0, len(x), chunk_size)])
 
-# %% ../nbs/05_search.ipynb #fde11466
+# %% ../nbs/05_search.ipynb #78140c41
 def topk_search(q:torch.Tensor, # (num_query, D) query embeddings
                 g:torch.Tensor, # (num_gallery, D) gallery embeddings
                 k:int=10, # neighbours per query (capped at num_gallery)
@@ -78,7 +78,7 @@ def topk_search(q:torch.Tensor, # (num_query, D) query embeddings
     if metric == 'euclidean': d = d.sqrt()
     return d, i
 
-# %% ../nbs/05_search.ipynb #eb601b84
+# %% ../nbs/05_search.ipynb #5d2799c3
 def model_fingerprint(model:torch.nn.Module, # e.g. a `ReIDNet`
                      )->str: # 16 hex digits
     "Hash of the model's `cfg` and `state_dict`: equal for the same architecture with the same weights"
@@ -98,7 +98,7 @@ def preprocess_settings(size:tuple=(256, 128), # height, width fed to the networ
     mean, std = (list(map(float, norm[0].mean)), list(map(float, norm[0].std))) if norm else (None, None)
     return {'size': [int(size[0]), int(size[1])], 'mean': mean, 'std': std}
 
-# %% ../nbs/05_search.ipynb #4df05730
+# %% ../nbs/05_search.ipynb #23a562f7
 def _as_image(x, what='image'):
     "Read a path or check an array: HxWx3 uint8 RGB"
     if isinstance(x, (str, Path)): return read_image(x)
@@ -142,7 +142,7 @@ def embed_images(model:torch.nn.Module, # a `ReIDNet` (eval-mode forward gives t
     dim = getattr(model, 'cfg', {}).get('emb_dim', 0)
     return (torch.cat(feats) if feats else torch.zeros(0, dim)), kept
 
-# %% ../nbs/05_search.ipynb #699b31ed
+# %% ../nbs/05_search.ipynb #37b77714
 class GalleryError(ValueError):
     "A gallery that is empty, unreadable, or made by another model / preprocessing than the one at hand"
 
@@ -159,7 +159,7 @@ def ids_from_name(path)->tuple:
     try: return tuple(parse_market_name(Path(path).name))
     except ValueError: return (-1, -1)
 
-# %% ../nbs/05_search.ipynb #47c056f4
+# %% ../nbs/05_search.ipynb #45b20ead
 class SearchResult(NamedTuple):
     "Ranked gallery entries for each query; all arrays are (num_query, k), nearest first"
     queries: list        # a name per query (its path, or '<array i>' / '<embedding i>')
@@ -169,7 +169,7 @@ class SearchResult(NamedTuple):
     pids: np.ndarray     # gallery person ids (-1 unknown)
     camids: np.ndarray   # gallery camera ids (0-based, -1 unknown)
 
-# %% ../nbs/05_search.ipynb #0d7cf060
+# %% ../nbs/05_search.ipynb #6fcd6fbc
 class Gallery:
     "Embeddings of person crops with their paths, ids, model fingerprint and preprocessing; search it with `search`"
     def __init__(self,
@@ -237,9 +237,7 @@ class Gallery:
         if len(g) == 0: raise GalleryError(f"none of the {len(paths)} images in {folder} could be read")
         return g
 
-# %% ../nbs/05_search.ipynb #43c593a3
-def _describe(fp, pre): return f"model {fp or 'unknown'}, size {tuple(pre['size']) if pre else 'unknown'}"
-
+# %% ../nbs/05_search.ipynb #e4d82d77
 @patch
 def check_compatible(self:Gallery,
                      fingerprint:str=None, # model fingerprint of the other embeddings
@@ -279,6 +277,7 @@ def add(self:Gallery,
     else:
         if isinstance(images, (str, Path)):
             images = list_images(images) if Path(images).is_dir() else [images]
+        images = list(images)
         if self.model is None:
             raise GalleryError("this gallery has no model to embed images with: pass model= when you build or load it")
         if not self.preprocess: raise GalleryError("this gallery's image size is unknown: cannot embed more images into it")
@@ -296,7 +295,7 @@ def add(self:Gallery,
     self._norms, self.index = None, None                   # caches are stale now
     return self
 
-# %% ../nbs/05_search.ipynb #06cbe0ee
+# %% ../nbs/05_search.ipynb #98ceddae
 GALLERY_FORMAT, GALLERY_VERSION = 'reid_nb.gallery', 1
 
 @patch
@@ -348,7 +347,7 @@ def load(cls:Gallery, path, # a file written by `Gallery.save`
                            f"rebuild it from the image folder at this size")
     return g
 
-# %% ../nbs/05_search.ipynb #88a5f6d3
+# %% ../nbs/05_search.ipynb #e486c3ca
 RERANK_MAX_GALLERY = 10_000  # re-ranking needs the dense (N, N) gallery-gallery distances: 0.4 GB at 10k, 4 GB at 32k
 
 def _query_embeddings(g:Gallery, query):
@@ -416,7 +415,7 @@ def search(self:Gallery,
                         [[self.paths[j] if j >= 0 else '' for j in row] for row in idx],
                         np.where(found, self.pids[idx], -1), np.where(found, self.camids[idx], -1))
 
-# %% ../nbs/05_search.ipynb #02186ede
+# %% ../nbs/05_search.ipynb #f1124cc5
 def import_faiss():
     "faiss, or an ImportError saying how to install it"
     try: import faiss
@@ -483,7 +482,7 @@ def recall_at_k(approx:np.ndarray, # (num_query, k) indices from an approximate 
     approx, exact = np.asarray(approx), np.asarray(exact)
     return float(np.mean([len(set(a) & set(e)) / len(e) for a, e in zip(approx, exact)]))
 
-# %% ../nbs/05_search.ipynb #58693a44
+# %% ../nbs/05_search.ipynb #210211c4
 def _thumb(x, size):
     import cv2
     try: img = _as_image(x) if x is not None else None
@@ -495,12 +494,13 @@ def plot_search(result:SearchResult, # from `Gallery.search`
                 queries:list=None, # the query images (paths/arrays); default: `result.queries` when they are paths
                 max_k:int=10, # columns of results to show
                 thumb:tuple=(128, 64), # height, width of each thumbnail
+                dpi:int=72, # figure resolution
                ):
     "A figure: each query, then its nearest gallery crops with distances"
     import matplotlib.pyplot as plt
     if queries is None: queries = [q if not q.startswith('<') else None for q in result.queries]
     nq, k = len(result.queries), min(max_k, result.indices.shape[1])
-    fig, axs = plt.subplots(nq, k + 1, figsize=(1.1 * (k + 1), 2.3 * nq), squeeze=False)
+    fig, axs = plt.subplots(nq, k + 1, figsize=(1.1 * (k + 1), 2.3 * nq), dpi=dpi, squeeze=False)
     for r in range(nq):
         qpid, qcam = ids_from_name(result.queries[r]) if not result.queries[r].startswith('<') else (-1, -1)
         axs[r, 0].imshow(_thumb(queries[r], thumb))
@@ -518,7 +518,7 @@ def plot_search(result:SearchResult, # from `Gallery.search`
     fig.tight_layout()
     return fig
 
-# %% ../nbs/05_search.ipynb #575264d0
+# %% ../nbs/05_search.ipynb #0aff00f9
 def load_model(ckpt, # a checkpoint written by `save_checkpoint` / `reid_nb_train`
                size:tuple=None, # image size; default: the checkpoint config's `size`, else (256, 128)
               )->tuple: # (model in eval mode, (height, width))
@@ -541,7 +541,7 @@ def format_results(result:SearchResult)->str:
                          f"{cam + 1 if cam >= 0 else '-':>4}  {result.paths[r][c]}")
     return '\n'.join(lines)
 
-# %% ../nbs/05_search.ipynb #36faa1e9
+# %% ../nbs/05_search.ipynb #003427ab
 def _search_cli(
     ckpt:str=None, # checkpoint (from reid_nb_train / save_checkpoint)
     gallery:str=None, # folder of person crops, or a gallery file written by --save-gallery / Gallery.save
@@ -556,7 +556,7 @@ def _search_cli(
     backend:str='torch', # torch (exact) or faiss (exact flat index)
     skip_bad:bool=False, # skip unreadable gallery images (with a warning) instead of stopping
 ):
-    "Find the people in QUERY images among a gallery of crops, with a trained reid_nb checkpoint."
+    "Find the people in QUERY images among a gallery of crops, with a trained reid_nb checkpoint (`--save-gallery` or `--save_gallery`: both spellings work)."
     try:
         for name, v in (('--ckpt', ckpt), ('--gallery', gallery), ('--query', query)):
             if not v: raise ValueError(f"{name} is required")

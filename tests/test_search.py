@@ -77,13 +77,17 @@ def test_cli_end_to_end(setup):
 
 
 @pytest.mark.parametrize('case', ['unreadable query', 'missing query', 'empty gallery', 'other model', 'other size',
-                                  'not a gallery', 'missing gallery', 'no ckpt', 'bad metric'])
+                                  'not a gallery', 'missing gallery', 'no ckpt', 'missing ckpt', 'bad ckpt', 'bad metric',
+                                  'rerank too small'])
 def test_cli_bad_input(setup, capsys, case):
     "Each bad input: exit status 2 and one line on stderr naming what is wrong, no traceback"
     s, tmp = setup, setup['tmp']
     q = s['mk'].query[0].path
     if not (tmp/'g.pth').exists(): Gallery.from_folder(s['crops'], ReIDNet.from_checkpoint(s['ckpt']), size=SIZE).save(tmp/'g.pth')
     (tmp/'empty').mkdir(exist_ok=True)
+    if not (tmp/'tiny_gallery').exists():
+        (tmp/'tiny_gallery').mkdir()
+        for p in sorted(s['crops'].iterdir())[:5]: shutil.copy(p, tmp/'tiny_gallery')
     args, expect = {
         'unreadable query': (['--ckpt', s['ckpt'], '--gallery', tmp/'g.pth', '--query', s['bad']], 'broken.jpg'),
         'missing query':    (['--ckpt', s['ckpt'], '--gallery', tmp/'g.pth', '--query', tmp/'nobody.jpg'], 'nobody.jpg'),
@@ -93,12 +97,31 @@ def test_cli_bad_input(setup, capsys, case):
         'not a gallery':    (['--ckpt', s['ckpt'], '--gallery', s['ckpt'], '--query', q], 'model checkpoint'),
         'missing gallery':  (['--ckpt', s['ckpt'], '--gallery', tmp/'nowhere', '--query', q], 'nowhere'),
         'no ckpt':          (['--gallery', tmp/'g.pth', '--query', q], '--ckpt is required'),
+        'missing ckpt':     (['--ckpt', tmp/'none.pth', '--gallery', tmp/'g.pth', '--query', q], 'none.pth'),
+        'bad ckpt':         (['--ckpt', s['bad'], '--gallery', tmp/'g.pth', '--query', q], 'broken.jpg'),
         'bad metric':       (['--ckpt', s['ckpt'], '--gallery', tmp/'g.pth', '--query', q, '--metric', 'cos'], 'metric'),
+        'rerank too small': (['--ckpt', s['ckpt'], '--gallery', tmp/'tiny_gallery', '--query', q, '--rerank'], 'k1=20'),
     }[case]
     rc, out, err = run_inproc(capsys, *args)
     assert rc == 2, (out, err)
     assert len(err.strip().splitlines()) == 1 and err.startswith('reid_nb_search: error:'), err
     assert expect in err and 'Traceback' not in err
+
+
+def test_cli_rerank_and_faiss(setup, capsys):
+    "--rerank and --backend faiss run end to end; faiss's exact index gives the torch ranking"
+    s, q = setup, [x.path for x in setup['mk'].query[:2]]
+    base = ['--ckpt', s['ckpt'], '--gallery', s['crops'], '--query', *q, '--k', 5]
+    rc, torch_out, err = run_inproc(capsys, *base)
+    assert rc == 0, err
+    rc, rr_out, err = run_inproc(capsys, *base, '--rerank')
+    assert rc == 0, err
+    assert len(rr_out.splitlines()) == len(torch_out.splitlines())
+    if pytest.importorskip('faiss'):
+        rc, faiss_out, err = run_inproc(capsys, *base, '--backend', 'faiss')
+        assert rc == 0, err
+        ranks = lambda out: [l.split()[-1] for l in out.splitlines() if l.split()[0].isdigit()]
+        assert ranks(faiss_out) == ranks(torch_out)
 
 
 def test_cli_bad_input_subprocess(setup):
