@@ -5,6 +5,7 @@ embeddings clustered by identity, then prints the time and peak memory of
 - `evaluate_loop` (torchreid-style, one query at a time) and `evaluate` (vectorised, blocks of queries),
   checking they give the same numbers;
 - `re_rank` (k-reciprocal, k1=20, k2=6, lambda=0.3) on the full query+gallery set.
+Note: tracemalloc slows the Python loop (many small allocations), so its time is an upper bound.
 Peak memory: tracemalloc's peak of NumPy allocations inside each call (the distance matrix itself is an input),
 and the process's max RSS at the end.
 
@@ -24,7 +25,8 @@ def market_like(nq, ng, n_ids=751, n_cams=6, dim=512, noise=2.3, seed=0):
     q_cam, g_cam = rng.integers(0, n_cams, nq), rng.integers(0, n_cams, ng)
     qf = centres[q_pids] + noise * rng.normal(size=(nq, dim)).astype(np.float32)
     gf = np.where((g_pids == 0)[:, None], rng.normal(size=(ng, dim)).astype(np.float32) * 1.5, centres[g_pids] + noise * rng.normal(size=(ng, dim)).astype(np.float32))
-    return torch.from_numpy(qf), torch.from_numpy(gf.astype(np.float32)), q_pids, g_pids, q_cam, g_cam
+    norm = lambda x: torch.nn.functional.normalize(torch.from_numpy(np.ascontiguousarray(x, np.float32)), dim=1)  # like ReIDNet's output
+    return norm(qf), norm(gf), q_pids, g_pids, q_cam, g_cam
 
 def timed(f, *a, **kw):
     tracemalloc.start(); tracemalloc.reset_peak()

@@ -40,12 +40,11 @@ def test_end_to_end(setup):
     assert 'Rank-1' in r.stdout and 'mAP' in r.stdout and f"{100*res['mAP']:.1f}%" in r.stdout
     assert (root/'cmc.png').read_bytes()[:4] == b'\x89PNG'
 
-def test_rerank_euclidean_matches_python_api(setup):
-    "The command's numbers are `eval_checkpoint`'s; re-ranking and the metric switch are wired through."
-    from reid_nb.eval import eval_checkpoint
+def test_rerank_euclidean_matches_python_api(setup, capsys):
+    "Called from Python with arguments, the command runs in-process; its numbers are `eval_checkpoint`'s."
+    from reid_nb.eval import eval_checkpoint, reid_nb_eval
     root, _ = setup
-    r = run_cli('--data', root/'market', '--ckpt', root/'model.pth', '--json', root/'rr.json', '--rerank', '--metric', 'euclidean')
-    assert r.returncode == 0, r.stderr[-3000:]
+    reid_nb_eval(data=str(root/'market'), ckpt=str(root/'model.pth'), json=str(root/'rr.json'), rerank=True, metric='euclidean', device='cpu')
     res = json.loads((root/'rr.json').read_text())
     ref = eval_checkpoint(root/'market', root/'model.pth', metric='euclidean', rerank=True, device='cpu')
     assert res['rerank'] is True and res['metric'] == 'euclidean'
@@ -58,19 +57,29 @@ def _one_line_error(r, *words):
     assert len(lines) == 1 and lines[0].startswith('reid_nb_eval: error:'), r.stderr
     for w in words: assert w in lines[0], (w, lines[0])
 
-def test_bad_inputs(setup, tmp_path):
+class _Result:
+    def __init__(self, code, err): self.returncode, self.stderr = code, err
+
+def run_inproc(capsys, **kw):
+    "The command's function in this process (same error handling as the console script, no interpreter start-up)."
+    from reid_nb.eval import reid_nb_eval
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e: reid_nb_eval(**{k: str(v) for k, v in kw.items()})
+    return _Result(e.value.code, capsys.readouterr().err)
+
+def test_bad_inputs(setup, tmp_path, capsys):
     root, _ = setup
     data, ckpt = root/'market', root/'model.pth'
-    _one_line_error(run_cli('--data', data, '--ckpt', tmp_path/'nope.pth'), 'nope.pth', 'no such file')
+    _one_line_error(run_cli('--data', data, '--ckpt', tmp_path/'nope.pth'), 'nope.pth', 'no such file')   # the real command
     (tmp_path/'notes.pth').write_text('not a checkpoint')
-    _one_line_error(run_cli('--data', data, '--ckpt', tmp_path/'notes.pth'), 'notes.pth')
+    _one_line_error(run_inproc(capsys, data=data, ckpt=tmp_path/'notes.pth'), 'notes.pth')
     import torch
     torch.save({'state_dict': {'w': torch.zeros(1)}}, tmp_path/'foreign.pth')
-    _one_line_error(run_cli('--data', data, '--ckpt', tmp_path/'foreign.pth'), 'foreign.pth', 'not a reid_nb checkpoint')
+    _one_line_error(run_inproc(capsys, data=data, ckpt=tmp_path/'foreign.pth'), 'foreign.pth', 'not a reid_nb checkpoint')
     (tmp_path/'empty').mkdir()
-    _one_line_error(run_cli('--data', tmp_path/'empty', '--ckpt', ckpt), 'empty', 'not found')
-    _one_line_error(run_cli('--data', data), '--ckpt')
-    _one_line_error(run_cli('--data', data, '--ckpt', ckpt, '--metric', 'hamming'), 'hamming')
+    _one_line_error(run_inproc(capsys, data=tmp_path/'empty', ckpt=ckpt), 'empty', 'not found')
+    _one_line_error(run_inproc(capsys, data=data), '--ckpt')
+    _one_line_error(run_inproc(capsys, data=data, ckpt=ckpt, metric='hamming'), 'hamming')
 
 def test_zero_valid_queries(setup, tmp_path):
     "A gallery holding only distractors: no query can be matched -> clear error, non-zero exit."

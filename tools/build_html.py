@@ -74,12 +74,43 @@ def copy_assets(static):
         if s.is_dir(): shutil.copytree(s, d, ignore=_SKIP_ASSETS)
         else: shutil.copy2(s, d)
 
+def mixed_import_cells(nbs):
+    """Cells nbdev's docs step runs because they contain an import, although they also hold other code.
+    In a notebook with exported code, nbdev executes the exported cells and every cell with an import
+    (and nothing else): such a cell fails when it uses a name from a cell that is not run."""
+    import ast, warnings
+    from nbdev.process import NBProcessor
+    from nbdev.processors import _do_eval
+    res = []
+    for f in sorted(Path(nbs).rglob('*.ipynb')):
+        if any(p.startswith(('.', '_')) for p in f.relative_to(nbs).parts): continue
+        cells, has_export = [], []
+        def chk(cell):
+            if cell.cell_type != 'code': return
+            d = cell.directives_.keys()
+            if d & {'export', 'exports', 'exporti'}: has_export.append(1); return
+            if d & {'exec_doc'}: return
+            with warnings.catch_warnings():
+                warnings.simplefilter('ignore')
+                if not _do_eval(cell): return
+            if any(not isinstance(n, (ast.Import, ast.ImportFrom)) for n in (cell.parsed_() or [])): cells.append(cell)
+        NBProcessor(f, procs=[chk]).process()
+        if has_export: res += [(f.relative_to(nbs).as_posix(), c.idx_, c.source.splitlines()[0]) for c in cells]
+    return res
+
 def process_notebooks(nbs, force=False):
     "Run nbdev's docs preprocessing on `nbs`; returns the `_proc` folder."
     sys.path.insert(0, str(ROOT/'tools'))
     import docs_fix; docs_fix.patch()   # nbdev/execnb crash on saved jslink state otherwise; see docs_fix.py
     from nbdev.serve import proc_nbs
-    return Path(proc_nbs(str(nbs), n_workers=0, force=force))
+    try: return Path(proc_nbs(str(nbs), n_workers=0, force=force))
+    except Exception:
+        mixed = mixed_import_cells(nbs)
+        if mixed:
+            print("\nbuild_html: nbdev's docs step failed. It executes every cell that contains an import in notebooks with\n"
+                  "exported code; these cells mix imports with other code (move the imports to the imports cell):", file=sys.stderr)
+            for f, i, first in mixed: print(f'  {f} cell {i}: {first[:80]}', file=sys.stderr)
+        raise
 
 def _frontmatter(nb):
     "title/description from the raw YAML cell nbdev's FrontmatterProc puts first (removed from `nb`)."
