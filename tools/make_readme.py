@@ -13,7 +13,7 @@ NB, OUT, IMG = ROOT/'nbs'/'index.ipynb', ROOT/'README.md', ROOT/'nbs'/'images'
 HEADER = '<!-- Generated from nbs/index.ipynb by tools/make_readme.py: edit the notebook, not this file. -->\n\n'
 
 def _src(cell): return ''.join(cell['source']) if isinstance(cell['source'], list) else cell['source']
-def _directives(src): return {m.group(1): (m.group(2) or '').strip() for m in re.finditer(r'^#\|\s*([\w-]+):?\s*(.*)$', src, re.M)}
+def _directives(src): return {m.group(1): (m.group(2) or '').strip() for m in re.finditer(r'^#\|[ \t]*([\w-]+):?[ \t]*(.*)$', src, re.M)}
 def _strip_directives(src): return '\n'.join(l for l in src.splitlines() if not l.lstrip().startswith('#|')).strip('\n')
 def _text(x): return ''.join(x) if isinstance(x, list) else x
 
