@@ -20,7 +20,7 @@ from .data import Sample, ReIDDataset, reid_collate, test_tfms
 
 # %% auto #0
 __all__ = ['GeM', 'AvgPool', 'ReIDNet', 'PretrainedWeightsError', 'LoadReport', 'load_pretrained', 'Features', 'extract_features',
-           'CheckpointError', 'save_checkpoint', 'load_checkpoint', 'export_onnx']
+           'CheckpointError', 'atomic_torch_save', 'save_checkpoint', 'load_checkpoint', 'export_onnx']
 
 # %% ../nbs/02_model.ipynb #c9a49a5d
 class GeM(nn.Module):
@@ -345,6 +345,20 @@ def _fsync_dir(d:Path):
         try: os.fsync(fd)
         finally: os.close(fd)
 
+def atomic_torch_save(obj, path:Path):
+    "`torch.save(obj)` to `path` atomically: a temp file in the same folder, fsync, rename; never a half-written file."
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            torch.save(obj, f)
+            f.flush(); os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError): os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+
 def save_checkpoint(path,                 # file to write, e.g. `out/last.pth` (folders are created)
                     model:nn.Module,      # its `state_dict` and, for a ReIDNet, its `cfg`
                     optimizer=None, scheduler=None, # their `state_dict`s, for resuming
@@ -365,17 +379,7 @@ def save_checkpoint(path,                 # file to write, e.g. `out/last.pth` (
     clash = set(extra) & set(state)
     if clash: raise ValueError(f"save_checkpoint: extra keys {sorted(clash)} clash with the standard ones")
     state.update({k: _plain(v, k) for k, v in extra.items()})
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            torch.save(state, f)
-            f.flush(); os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError): os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
+    atomic_torch_save(state, path)
     return path
 
 # %% ../nbs/02_model.ipynb #8f89c1f9

@@ -10,7 +10,7 @@ __all__ = ['GALLERY_FORMAT', 'GALLERY_VERSION', 'RERANK_MAX_GALLERY', 'row_norms
 # %% ../nbs/05_search.ipynb #15d1ee64
 import os
 os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')  # albumentations asks PyPI for updates at import otherwise
-import sys, json, hashlib, warnings, tempfile
+import sys, json, hashlib, warnings
 from pathlib import Path
 from typing import NamedTuple
 import numpy as np
@@ -18,7 +18,7 @@ import torch
 from fastcore.basics import patch
 from fastcore.script import anno_parser, Param
 from .data import read_image, ImageReadError, parse_market_name, test_tfms, IMG_EXTS
-from .model import ReIDNet, load_checkpoint, CheckpointError
+from .model import ReIDNet, load_checkpoint, CheckpointError, atomic_torch_save
 from .eval import distance_matrix, re_rank
 
 # %% ../nbs/05_search.ipynb #b3738a22
@@ -306,14 +306,7 @@ def save(self:Gallery, path)->Path:
     state = {'format': GALLERY_FORMAT, 'version': GALLERY_VERSION, 'feats': self.feats.contiguous(),
              'paths': list(self.paths), 'pids': torch.from_numpy(self.pids), 'camids': torch.from_numpy(self.camids),
              'fingerprint': self.fingerprint, 'preprocess': self.preprocess, 'model_cfg': self.model_cfg}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            torch.save(state, f)
-            f.flush(); os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp): os.unlink(tmp)
+    atomic_torch_save(state, path)
     return path
 
 @patch(cls_method=True)
