@@ -72,6 +72,17 @@ def timed_search(gallery, q, k, backend, singles):
     return len(q) / t, singles / t1, res.indices, mem.extra
 
 
+def bench_ivf(gallery, q, exact, nlist, a, row, label):
+    "Build an IVF index of `nlist` cells, then one `row` per nprobe: speed, memory and recall against `exact`."
+    with PeakMemory() as mem:
+        t = time.perf_counter(); index = gallery.build_index('ivf', nlist=nlist); build = time.perf_counter() - t
+    for nprobe in a.nprobe:
+        index.nprobe = min(nprobe, nlist)
+        qps, qps1, idx, smem = timed_search(gallery, q, a.k, 'faiss', a.singles)
+        row(f'{label} nprobe {index.nprobe}', build, qps, qps1, max(mem.extra, smem), recall_at_k(idx, exact))
+    gallery.index = None
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--sizes', type=int, nargs='+', default=[10_000, 100_000, 1_000_000])
@@ -111,25 +122,14 @@ def main():
             row('faiss flat (exact)', build, qps, qps1, max(mem.extra, smem), recall_at_k(idx, exact))
             g.index = None; gc.collect()
             nlist = max(1, int(n ** 0.5))
-            with PeakMemory() as mem:
-                t = time.perf_counter(); index = g.build_index('ivf', nlist=nlist); build = time.perf_counter() - t
-            for nprobe in a.nprobe:
-                index.nprobe = min(nprobe, nlist)
-                qps, qps1, idx, smem = timed_search(g, q, a.k, 'faiss', a.singles)
-                row(f'faiss ivf{nlist} nprobe {index.nprobe}', build, qps, qps1, max(mem.extra, smem), recall_at_k(idx, exact))
-            g.index = None
+            bench_ivf(g, q, exact, nlist, a, row, f'faiss ivf{nlist}')
         del g; gc.collect()
         if have_faiss and not a.no_clustered:
             feats, q = clustered_unit(n, a.dim, a.seed, n_queries=a.queries)
             g = Gallery.from_embeddings(feats); del feats
             exact = g.search(q, k=a.k).indices
-            with PeakMemory() as mem:
-                t = time.perf_counter(); index = g.build_index('ivf', nlist=nlist); build = time.perf_counter() - t
-            for nprobe in a.nprobe:
-                index.nprobe = min(nprobe, nlist)
-                qps, qps1, idx, smem = timed_search(g, q, a.k, 'faiss', a.singles)
-                row(f'clustered ivf nprobe {index.nprobe}', build, qps, qps1, max(mem.extra, smem), recall_at_k(idx, exact))
-            del g, index; gc.collect()
+            bench_ivf(g, q, exact, nlist, a, row, 'clustered ivf')
+            del g; gc.collect()
     print(f'total {time.perf_counter() - t_all:.0f} s; gallery itself: {a.dim * 4 / 2**20 * 1e6:.0f} MiB per million')
 
 
