@@ -245,5 +245,4 @@ d = { 'settings': { 'branch': 'main',
                                   'reid_nb.triplets._safe_sqrt': ('triplets.html#_safe_sqrt', 'reid_nb/triplets.py'),
                                   'reid_nb.triplets.pairwise_distances': ('triplets.html#pairwise_distances', 'reid_nb/triplets.py'),
                                   'reid_nb.triplets.row_distances': ('triplets.html#row_distances', 'reid_nb/triplets.py'),
-                                  'reid_nb.triplets.triplet_collate': ('triplets.html#triplet_collate', 'reid_nb/triplets.py'),
                                   'reid_nb.triplets.triplet_distances': ('triplets.html#triplet_distances', 'reid_nb/triplets.py')}}}

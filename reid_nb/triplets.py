@@ -11,7 +11,7 @@ import torch, torch.nn as nn, torch.nn.functional as F
 from .data import Sample, ReIDDataset, ImageReadError, read_image, reid_collate
 
 # %% auto #0
-__all__ = ['TripletDataset', 'triplet_collate', 'pairwise_distances', 'TripletLoss', 'row_distances', 'triplet_distances',
+__all__ = ['triplet_collate', 'TripletDataset', 'pairwise_distances', 'TripletLoss', 'row_distances', 'triplet_distances',
            'TripletExplorer']
 
 # %% ../nbs/01_triplets.ipynb #4c4aeb5b
@@ -70,10 +70,7 @@ class TripletDataset(torch.utils.data.Dataset):
                     index=torch.tensor([a, p, n]))
 
 # %% ../nbs/01_triplets.ipynb #325737b1
-def triplet_collate(batch:list):
-    "Collate `TripletDataset` items, dropping `None`s (unreadable images); `None` if nothing is left."
-    batch = [b for b in batch if b is not None]
-    return torch.utils.data.default_collate(batch) if batch else None
+triplet_collate = reid_collate   # the same rule for triplet dicts: drop `None`s (unreadable images), then `default_collate`
 
 # %% ../nbs/01_triplets.ipynb #db2c55ee
 def _safe_sqrt(d:torch.Tensor) -> torch.Tensor:
