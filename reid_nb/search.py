@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from fastcore.basics import patch
 from fastcore.script import anno_parser, Param
-from .data import read_image, ImageReadError, parse_market_name, test_tfms, IMG_EXTS
-from .model import ReIDNet, load_checkpoint, CheckpointError, atomic_torch_save
+from .data import read_image, ImageReadError, parse_market_name, test_tfms, IMG_EXTS, IMAGENET_MEAN, IMAGENET_STD
+from .model import ReIDNet, load_checkpoint, CheckpointError, atomic_torch_save, input_norm
 from .eval import distance_matrix, re_rank
 
 # %% ../nbs/05_search.ipynb #b3738a22
@@ -92,10 +92,11 @@ def model_fingerprint(model:torch.nn.Module, # e.g. a `ReIDNet`
     return h.hexdigest()[:16]
 
 def preprocess_settings(size:tuple=(256, 128), # height, width fed to the network
+                        model:torch.nn.Module=None, # its input normalisation (`input_norm`); None: ImageNet's
                        )->dict: # {'size': [h, w], 'mean': [...], 'std': [...]}
-    "How images are turned into network inputs, read from `test_tfms(size)`: stored with every gallery"
-    norm = [t for t in test_tfms(size).transforms if type(t).__name__ == 'Normalize']
-    mean, std = (list(map(float, norm[0].mean)), list(map(float, norm[0].std))) if norm else (None, None)
+    "How images are turned into network inputs (size, the model's normalisation): stored with every gallery"
+    mean, std = input_norm(model) if model is not None else (IMAGENET_MEAN, IMAGENET_STD)
+    mean, std = [float(v) for v in mean], [float(v) for v in std]
     return {'size': [int(size[0]), int(size[1])], 'mean': mean, 'std': std}
 
 # %% ../nbs/05_search.ipynb #23a562f7
@@ -116,7 +117,7 @@ def embed_images(model:torch.nn.Module, # a `ReIDNet` (eval-mode forward gives t
                  progress:bool=False, # show a progress bar
                 )->tuple: # (feats float32 (n, D) CPU tensor, indices into `images` that were embedded)
     "Embed `images` with `model` → (embeddings, kept indices)"
-    tfms = test_tfms(tuple(size))
+    tfms = test_tfms(tuple(size), *input_norm(model))
     device = device or next(model.parameters()).device
     was_training, feats, kept, batch = model.training, [], [], []
     def flush():
@@ -218,7 +219,7 @@ class Gallery:
         "A gallery from precomputed embeddings"
         if model is not None: fingerprint = model_fingerprint(model)
         return cls(feats, paths, pids, camids, fingerprint=fingerprint,
-                   preprocess=None if size is None else preprocess_settings(size), model=model)
+                   preprocess=None if size is None else preprocess_settings(size, model), model=model)
 
     @classmethod
     def from_folder(cls, folder, # a folder of person crops (any names; searched recursively)
@@ -229,7 +230,7 @@ class Gallery:
                     progress:bool=False, # show a progress bar
                    ):
         "Embed every image under `folder` with `model`"
-        g = cls(model=model, fingerprint=model_fingerprint(model), preprocess=preprocess_settings(size),
+        g = cls(model=model, fingerprint=model_fingerprint(model), preprocess=preprocess_settings(size, model),
                 batch_size=batch_size)
         paths = list_images(folder)
         if not paths: raise GalleryError(f"no images ({', '.join(IMG_EXTS)}) found in gallery folder {folder}")
