@@ -21,6 +21,7 @@ def parse_run(name:str) -> dict:
     for o in opts:
         if o in ('euclidean', 'cosine'): kw['triplet_metric'] = o
         elif o == 'noid': kw['id_loss'] = False
+        elif o == 'bn': kw['triplet_feature'] = 'bn'
         elif o == 'jitter': kw['color_jitter'] = 0.4
         elif o == 'gray': kw['gray_p'] = 0.2
         elif o == 'noaug': kw['augment'] = False

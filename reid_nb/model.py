@@ -71,14 +71,16 @@ class ReIDNet(nn.Module):
                  backbone_kwargs:dict=None, # extra `timm.create_model` arguments, e.g. `dict(drop_path_rate=0.1)`
                  mean:Sequence=None,       # input normalisation (RGB, 0-1 scale); None: the backbone's timm `pretrained_cfg`
                  std:Sequence=None,        # see `mean`
+                 triplet_feature:str='pre_bn', # what training mode returns for the triplet loss: 'pre_bn' (feat) or 'bn'
                 ):
         super().__init__()
+        if triplet_feature not in ('pre_bn', 'bn'): raise ValueError(f"triplet_feature must be 'pre_bn' or 'bn', got {triplet_feature!r}")
         if pool not in ('avg', 'gem'): raise ValueError(f"pool must be 'avg' or 'gem', got {pool!r}")
         if int(emb_dim) < 1: raise ValueError(f"emb_dim must be >= 1, got {emb_dim!r}")
         if num_classes is not None and int(num_classes) < 1: raise ValueError(f"num_classes must be >= 1 or None, got {num_classes!r}")
         self.cfg = dict(backbone=backbone, emb_dim=int(emb_dim), bnneck=bool(bnneck),
                         num_classes=None if num_classes is None else int(num_classes), pool=pool,
-                        backbone_kwargs=dict(backbone_kwargs or {}))
+                        backbone_kwargs=dict(backbone_kwargs or {}), triplet_feature=triplet_feature)
         kw = dict(num_classes=0, global_pool='', **self.cfg['backbone_kwargs'])
         self.backbone = _imagenet_backbone(backbone, **kw) if pretrained == 'imagenet' else _create_backbone(backbone, **kw)
         pcfg = getattr(self.backbone, 'pretrained_cfg', None) or {}
@@ -99,10 +101,11 @@ class ReIDNet(nn.Module):
 
     def forward(self, x:torch.Tensor, # (B, 3, H, W) normalised images
                ):
-        "Training: `(feat, logits)`; eval: L2-normalised embedding (B, emb_dim)."
+        "Training: `(feat or bn, logits)` (see `triplet_feature`); eval: L2-normalised embedding (B, emb_dim)."
         feat = self.embedding(self.pool(_as_nchw(self.backbone(x), self.in_features)))
         bn = self.bn(feat)
-        if self.training: return feat, (self.classifier(bn) if self.classifier is not None else None)
+        if self.training:
+            return (bn if self.cfg['triplet_feature'] == 'bn' else feat), (self.classifier(bn) if self.classifier is not None else None)
         return F.normalize(bn.float(), dim=1)
 
 def input_norm(model:nn.Module) -> tuple:

@@ -32,7 +32,8 @@ __all__ = ['TrainConfig', 'seed_everything', 'epoch_seed', 'rng_state', 'set_rng
 
 # %% ../nbs/03_train.ipynb #2fb7fc51
 _CHOICES = dict(mode=('pk', 'offline'), schedule=('cosine', 'step'), mining=('batch_hard', 'batch_all'),
-                metric=('cosine', 'euclidean'), triplet_metric=('cosine', 'euclidean'))
+                metric=('cosine', 'euclidean'), triplet_metric=('cosine', 'euclidean'),
+                triplet_feature=('pre_bn', 'bn'))
 
 @dataclass
 class TrainConfig:
@@ -53,6 +54,7 @@ class TrainConfig:
     gamma:float=0.1 # step decay factor
     margin:float=0.3 # triplet margin (unused with soft_margin)
     triplet_metric:str='cosine' # distance inside the triplet loss: 'cosine' (scale-free) or 'euclidean' (on the raw feature)
+    triplet_feature:str='pre_bn' # the feature the triplet loss sees: 'pre_bn' (BoT) or 'bn' (the BNNeck output retrieval uses)
     soft_margin:bool=False # soft-plus log(1+exp(d_ap-d_an)) instead of a hinge with margin
     mining:str='batch_hard' # mining inside P×K batches: 'batch_hard' or 'batch_all'
     id_loss:bool=True # add label-smoothed cross-entropy on the BNNeck classifier (mode='pk')
@@ -396,7 +398,7 @@ def build_model(cfg:TrainConfig, num_train_pids:int) -> ReIDNet:
     "The `ReIDNet` `cfg` describes, with an ID classifier over `num_train_pids` when the ID loss is on."
     pre = None if cfg.pretrained.lower() in ('', 'none') else cfg.pretrained
     n_cls = num_train_pids if cfg.mode == 'pk' and cfg.id_loss else None
-    return ReIDNet(cfg.backbone, cfg.emb_dim, pretrained=pre, num_classes=n_cls, pool=cfg.pool)
+    return ReIDNet(cfg.backbone, cfg.emb_dim, pretrained=pre, num_classes=n_cls, pool=cfg.pool, triplet_feature=cfg.triplet_feature)
 
 def amp_setup(amp:bool, device:torch.device) -> tuple:
     "`(autocast dtype or None, GradScaler)`: bf16 on GPUs that have it, else fp16 with a live scaler; nothing on CPU."
