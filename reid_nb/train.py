@@ -23,7 +23,7 @@ from .model import ReIDNet, extract_features, save_checkpoint, load_checkpoint, 
 from .eval import distance_matrix, evaluate, show_ranked
 
 # %% auto #0
-__all__ = ['TrainConfig', 'seed_everything', 'epoch_seed', 'rng_state', 'set_rng_state', 'lr_factor', 'peak_lr', 'make_optimizer',
+__all__ = ['TrainConfig', 'seed_everything', 'epoch_seed', 'rng_state', 'set_rng_state', 'lr_factor', 'make_optimizer',
            'RankShare', 'ShuffledBatches', 'BadItem', 'collate_skipping_bad', 'make_loader', 'start_epoch', 'DistEnv',
            'dist_env', 'pick_device', 'init_distributed', 'gather_cat', 'compute_loss', 'train_epoch',
            'iters_per_epoch', 'format_record', 'build_model', 'amp_setup', 'wrap_ddp', 'evaluate_model', 'read_metrics',
@@ -45,7 +45,7 @@ class TrainConfig:
     p:int=16 # identities per P×K batch (global: split over DDP ranks)
     k:int=4 # images per identity in a P×K batch
     batch_size:int=32 # triplets per batch in mode='offline' (global: split over DDP ranks)
-    lr:float=0. # peak Adam learning rate, reached after warm-up; 0: 3.5e-4 with pretrained weights, 1e-3 from scratch
+    lr:float=1e-3 # peak Adam learning rate, reached after warm-up (Bag of Tricks used 3.5e-4 for an ImageNet ResNet-50)
     weight_decay:float=5e-4 # Adam weight decay (L2)
     warmup_epochs:float=2 # linear warm-up from lr/100 to lr over this many epochs (at most half the run)
     min_steps:int=600 # the run makes at least this many optimizer steps: a small set's epoch repeats its pass (0: off)
@@ -89,8 +89,8 @@ class TrainConfig:
             if getattr(self, name) not in allowed:
                 raise ValueError(f"TrainConfig.{name}={getattr(self, name)!r}: expected one of {allowed}")
         if len(self.size) != 2: raise ValueError(f"TrainConfig.size={self.size}: expected (height, width)")
-        if self.lr < 0 or self.min_steps < 0 or not 0 <= self.gray_p <= 1 or self.color_jitter < 0:
-            raise ValueError(f"TrainConfig: lr={self.lr}, min_steps={self.min_steps}, color_jitter={self.color_jitter} must be >= 0 "
+        if self.lr <= 0 or self.min_steps < 0 or not 0 <= self.gray_p <= 1 or self.color_jitter < 0:
+            raise ValueError(f"TrainConfig: lr={self.lr}, min_steps={self.min_steps}, color_jitter={self.color_jitter} must be >= 0 (lr > 0) "
                              f"and gray_p={self.gray_p} in [0, 1]")
         if self.p < 2 or self.k < 2: raise ValueError(f"TrainConfig p={self.p}, k={self.k}: batch-hard mining needs p >= 2 and k >= 2")
 
@@ -143,16 +143,11 @@ def lr_factor(it:int,                  # optimizer steps done so far
     return gamma**sum(e >= m for m in milestones)
 
 # %% ../nbs/03_train.ipynb #f9fb8e54
-def peak_lr(cfg:TrainConfig) -> float:
-    "`cfg.lr`, or when it is 0 the default for the start: 3.5e-4 from pretrained weights, 1e-3 from random ones."
-    if cfg.lr > 0: return cfg.lr
-    return 1e-3 if cfg.pretrained.lower() in ('', 'none') else 3.5e-4
-
 def make_optimizer(model, cfg:TrainConfig, iters_per_epoch:int):
     "Adam over two groups (backbone, head) and a per-step `LambdaLR`; the backbone's factor is 0 while frozen."
     bb = [p for n, p in model.named_parameters() if n.startswith('backbone.')]
     head = [p for n, p in model.named_parameters() if not n.startswith('backbone.')]
-    opt = torch.optim.Adam([dict(params=bb), dict(params=head)], lr=peak_lr(cfg), weight_decay=cfg.weight_decay)
+    opt = torch.optim.Adam([dict(params=bb), dict(params=head)], lr=cfg.lr, weight_decay=cfg.weight_decay)
     def head_f(it): return lr_factor(it, iters_per_epoch, cfg.epochs, min(cfg.warmup_epochs, cfg.epochs/2), cfg.schedule, cfg.milestones, cfg.gamma)
     def backbone_f(it): return 0.0 if it < cfg.freeze_backbone_epochs*iters_per_epoch else head_f(it)
     return opt, torch.optim.lr_scheduler.LambdaLR(opt, [backbone_f, head_f])
