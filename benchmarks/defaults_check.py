@@ -26,10 +26,11 @@ def main():
     for spec in a.sets:
         kind, seed = spec.split(':'); data = root/f'{kind}_s{seed}'
         make_synthetic_market(data, n_train_ids=40, n_test_ids=30, seed=int(seed), hard=kind == 'hard')
+        market = Market1501(data)
         for bb in a.backbones:
             backbone, pretrained = bb.split(':')
             untrained = ReIDNet(backbone, pretrained=None if pretrained == 'none' else pretrained)
-            before = evaluate_model(untrained, Market1501(data), size=tuple(a.size))
+            before = evaluate_model(untrained, market, size=tuple(a.size))
             out = root/f'{kind}_s{seed}_{backbone}'
             cmd = [str(bindir/'reid_nb_train'), '--data', str(data), '--out', str(out), '--epochs', str(a.epochs),
                    '--size', *map(str, a.size), '--backbone', backbone, '--pretrained', pretrained]

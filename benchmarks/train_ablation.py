@@ -53,11 +53,11 @@ def main():
         kw = parse_run(name)
         cfg = TrainConfig(data=str(data), out=str(root/name), epochs=a.epochs, size=tuple(a.size), eval_at_start=True,
                           eval_every=a.epochs, num_workers=1, progress=False, **kw)
-        t0 = time.perf_counter(); res = train(cfg); dt = time.perf_counter() - t0
+        t0 = time.perf_counter(); train(cfg); dt = time.perf_counter() - t0
         recs = read_metrics(root/name/'metrics.jsonl'); first, last = recs[0], recs[-1]
         rows.append(dict(run=name, map0=first['mAP'], r1_0=first['rank1'], map=last['mAP'], r1=last['rank1'],
                          loss=last['loss'], d_ap=last.get('d_ap'), d_an=last.get('d_an'), active=last.get('frac_active'),
-                         steps=sum(1 for _ in recs[1:]) and None, seconds=dt))
+                         seconds=dt))
         r = rows[-1]
         print(f"{name:28} mAP {r['map0']:.3f} -> {r['map']:.3f}   R1 {r['r1_0']:.3f} -> {r['r1']:.3f}   "
               f"d_ap {r['d_ap']:.3f} d_an {r['d_an']:.3f} active {r['active']:.2f}   {dt:.0f} s", flush=True)

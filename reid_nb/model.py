@@ -224,8 +224,8 @@ def map_in_order(sd:dict,     # tensors under another code base's names (e.g. lu
                  source:str='weights', # named in errors
                 ) -> dict:
     "Rename `sd`'s tensors to `own`'s keys by position; each pair must agree in shape and kind (weight, bias, ...)."
-    head = [k for k in sd if k.startswith(('_fc.', 'fc.', 'classifier.'))]
-    if not any(k.startswith(('_fc.', 'fc.', 'classifier.')) for k in own): sd = {k: v for k, v in sd.items() if k not in head}
+    head = ('_fc.', 'fc.', 'classifier.')                  # an ImageNet classifier: kept only if the target has one
+    if not any(k.startswith(head) for k in own): sd = {k: v for k, v in sd.items() if not k.startswith(head)}
     if len(sd) != len(own):
         raise PretrainedWeightsError(f"{source}: {len(sd)} tensors cannot be paired with the model's {len(own)} (another architecture?)")
     out = {}

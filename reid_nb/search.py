@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from fastcore.basics import patch
 from fastcore.script import anno_parser, Param
-from .data import read_image, ImageReadError, parse_market_name, test_tfms, IMG_EXTS, IMAGENET_MEAN, IMAGENET_STD
+from .data import read_image, ImageReadError, parse_market_name, test_tfms, IMG_EXTS
 from .model import ReIDNet, load_checkpoint, CheckpointError, atomic_torch_save, input_norm
 from .eval import distance_matrix, re_rank
 
@@ -95,9 +95,8 @@ def preprocess_settings(size:tuple=(256, 128), # height, width fed to the networ
                         model:torch.nn.Module=None, # its input normalisation (`input_norm`); None: ImageNet's
                        )->dict: # {'size': [h, w], 'mean': [...], 'std': [...]}
     "How images are turned into network inputs (size, the model's normalisation): stored with every gallery"
-    mean, std = input_norm(model) if model is not None else (IMAGENET_MEAN, IMAGENET_STD)
-    mean, std = [float(v) for v in mean], [float(v) for v in std]
-    return {'size': [int(size[0]), int(size[1])], 'mean': mean, 'std': std}
+    mean, std = input_norm(model)                     # ImageNet's for None
+    return {'size': [int(size[0]), int(size[1])], 'mean': [float(v) for v in mean], 'std': [float(v) for v in std]}
 
 # %% ../nbs/05_search.ipynb #23a562f7
 def _as_image(x, what='image'):

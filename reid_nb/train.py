@@ -213,9 +213,11 @@ def _seed_worker(worker_id:int):
     tfms = getattr(torch.utils.data.get_worker_info().dataset.ds, 'tfms', None)
     if tfms is not None: tfms.set_random_seed(s)
 
-def make_loader(cfg:TrainConfig, train_samples:list, rank:int=0, world_size:int=1, norm:tuple|None=None, log=print):
+def make_loader(cfg:TrainConfig, train_samples:list, rank:int=0, world_size:int=1,
+                norm:tuple=(IMAGENET_MEAN, IMAGENET_STD), # (mean, std) of the model's inputs (`input_norm(model)`)
+                log=print):                               # where notes (P capped, passes per epoch) go
     "The training `DataLoader`: this rank's share of each global P×K (or triplet) batch, bad images skipped."
-    mean, std = norm or (IMAGENET_MEAN, IMAGENET_STD)
+    mean, std = norm
     tfms = (train_tfms(cfg.size, color_jitter=cfg.color_jitter, gray_p=cfg.gray_p, mean=mean, std=std) if cfg.augment
             else test_tfms(cfg.size, mean, std))
     if cfg.mode == 'pk':
@@ -229,7 +231,7 @@ def make_loader(cfg:TrainConfig, train_samples:list, rank:int=0, world_size:int=
         if cfg.batch_size % world_size: raise ValueError(f"batch_size={cfg.batch_size} cannot be split evenly over {world_size} ranks")
         ds, group = TripletDataset(train_samples, tfms, seed=cfg.seed, skip_bad=True), 1
         batches = ShuffledBatches(len(ds), cfg.batch_size, seed=cfg.seed)
-    one = len(batches) if cfg.max_batches_per_epoch <= 0 else min(len(batches), cfg.max_batches_per_epoch)
+    one = len(batches)                                      # steps in one pass (a smoke test's cap turns passes off)
     passes = max(1, math.ceil(cfg.min_steps/(max(cfg.epochs, 1)*one))) if cfg.min_steps and cfg.max_batches_per_epoch <= 0 else 1
     if passes > 1: log(f"{one} batches per pass x {cfg.epochs} epochs < min_steps={cfg.min_steps}: {passes} passes per epoch")
     return torch.utils.data.DataLoader(
