@@ -22,7 +22,8 @@ grep -q 'after training' demo.log
 echo "ok: reid_nb_demo (1 epoch, at least 4 steps)"
 reid_nb_eval --data demo/data --ckpt demo/run/best.pth --json eval.json > /dev/null
 python -c "import json; r = json.load(open('eval.json')); assert 0 <= r['mAP'] <= 1, r"; echo "ok: reid_nb_eval"
-q=$(ls demo/data/query/*.jpg | head -1)
+# (no `ls | head` here: with pipefail, ls dies of SIGPIPE once head has its line, exit 141)
+queries=(demo/data/query/*.jpg); q=${queries[0]}
 reid_nb_search --ckpt demo/run/best.pth --gallery demo/data/bounding_box_test --query "$q" --k 3 > search.log
 grep -q "$(basename "$q")" search.log; echo "ok: reid_nb_search"
 rm -rf "$work"
