@@ -14,12 +14,11 @@ import cv2
 import torch
 import albumentations as A
 from albumentations.pytorch import ToTensorV2
-from fastcore.script import call_parse
 
 # %% auto #0
 __all__ = ['IMG_EXTS', 'MARKET_SPLITS', 'MARKET_ARCHIVE_DIR', 'MARKET_LAYOUT', 'IMAGENET_MEAN', 'IMAGENET_STD', 'Sample',
            'parse_market_name', 'Market1501', 'make_synthetic_market', 'ImageReadError', 'read_image', 'train_tfms',
-           'test_tfms', 'ReIDDataset', 'reid_collate', 'PKSampler', 'show_batch', 'reid_nb_data']
+           'test_tfms', 'ReIDDataset', 'reid_collate', 'PKSampler', 'show_batch']
 
 # %% ../nbs/00_data.ipynb #63f6833e
 class Sample(NamedTuple):
@@ -52,14 +51,14 @@ MARKET_LAYOUT = f"""ROOT/                      (or ROOT/{MARKET_ARCHIVE_DIR}/)
   query/                   query images
   bounding_box_test/       gallery images (pid -1 = junk, 0000 = distractor)"""
 
-def _find_market_root(root:Path) -> Path:
-    "The folder holding the three split folders: `root` itself or `root/Market-1501-v15.09.15`."
+def _find_market_root(root:Path, splits:Sequence[str]=tuple(MARKET_SPLITS)) -> Path:
+    "The folder holding the split folders `splits` need: `root` itself or `root/Market-1501-v15.09.15`."
     if not root.is_dir():
         raise FileNotFoundError(f"Market-1501 root {str(root)!r} does not exist or is not a folder; expected layout:\n{MARKET_LAYOUT}")
     for cand in (root, root/MARKET_ARCHIVE_DIR):
         if any((cand/d).is_dir() for d in MARKET_SPLITS.values()): break
     else: cand = root
-    missing = [d for d in MARKET_SPLITS.values() if not (cand/d).is_dir()]
+    missing = [MARKET_SPLITS[s] for s in splits if not (cand/MARKET_SPLITS[s]).is_dir()]
     if missing:
         raise FileNotFoundError(f"Market-1501 split folder(s) {', '.join(repr(str(cand/d)) for d in missing)} "
                                 f"not found; expected layout:\n{MARKET_LAYOUT}")
@@ -70,12 +69,14 @@ class Market1501:
     "The Market-1501 splits under `root` as lists of `Sample`: `.train`, `.query`, `.gallery`."
     def __init__(self, root:str|Path, # data set folder, or the folder holding `Market-1501-v15.09.15/`
                  strict:bool=False,  # raise on badly named image files instead of skipping them
+                 splits:Sequence[str]=('train', 'query', 'gallery'), # the splits to read (evaluation needs only query and gallery)
                 ):
-        self.root = _find_market_root(Path(root).expanduser().resolve())
+        bad = [s for s in splits if s not in MARKET_SPLITS]
+        if bad: raise ValueError(f"Market1501 splits={tuple(splits)}: unknown {bad}; expected some of {tuple(MARKET_SPLITS)}")
+        self.root = _find_market_root(Path(root).expanduser().resolve(), splits)
         self.bad_names = []
-        train = self._read_split('train', strict)
-        self.query = self._read_split('query', strict)
-        self.gallery = self._read_split('gallery', strict)
+        read = lambda s: self._read_split(s, strict) if s in splits else []
+        train, self.query, self.gallery = read('train'), read('query'), read('gallery')
         # training labels index a classifier: relabel the (sparse) file-name ids to 0..N-1
         self.pid2label = {pid: i for i, pid in enumerate(sorted({s.pid for s in train}))}
         self.train = [s._replace(pid=self.pid2label[s.pid]) for s in train]
@@ -530,28 +531,3 @@ def show_batch(items,               # list of `Sample`, or a collated `(images, 
     if title: fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return fig
-
-# %% ../nbs/00_data.ipynb #95b76268
-@call_parse
-def reid_nb_data(out:str='synthetic_market', # folder to write the Market-1501-style data set into
-                 n_train_ids:int=32,         # training identities
-                 n_test_ids:int=32,          # query/gallery identities
-                 seed:int=0,                 # random seed of the generator
-                 overwrite:bool=False,       # replace an existing data set in OUT
-                ):
-    "Write a synthetic Market-1501-style data set, print its stats, save a sample grid."
-    t0 = time.perf_counter()
-    counts = make_synthetic_market(out, n_train_ids=n_train_ids, n_test_ids=n_test_ids, seed=seed, overwrite=overwrite)
-    dt = time.perf_counter() - t0
-    n = counts['train_images'] + counts['query_images'] + counts['gallery_images'] + counts['junk']
-    print(f"wrote {n} images to {out} in {dt:.1f}s: " + ', '.join(f"{k}={v}" for k, v in counts.items()))
-    mk = Market1501(out)
-    print(mk.stats())
-    import matplotlib.pyplot as plt   # headless machines fall back to the Agg backend by themselves
-    by_pid = {}
-    for s in mk.train: by_pid.setdefault(s.pid, []).append(s)
-    grid = [s for pid in sorted(by_pid)[:4] for s in by_pid[pid][:6]] + mk.query[:8]
-    fig = show_batch(grid, ncols=6 if len(grid) >= 6 else len(grid), title='synthetic Market-1501: 4 training ids, then queries')
-    path = Path(out)/'sample_grid.png'
-    fig.savefig(path, dpi=100); plt.close(fig)
-    print(f"saved {path}")

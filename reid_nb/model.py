@@ -19,9 +19,10 @@ from tqdm.auto import tqdm
 from .data import Sample, ReIDDataset, reid_collate, test_tfms, IMAGENET_MEAN, IMAGENET_STD
 
 # %% auto #0
-__all__ = ['GeM', 'AvgPool', 'ReIDNet', 'input_norm', 'PretrainedWeightsError', 'LoadReport', 'packaged_weights', 'map_in_order',
-           'load_pretrained', 'Features', 'extract_features', 'CheckpointError', 'atomic_torch_save', 'save_checkpoint',
-           'load_checkpoint', 'export_onnx']
+__all__ = ['GeM', 'AvgPool', 'ReIDNet', 'input_norm', 'PretrainedWeightsError', 'LoadReport', 'packaged_weights',
+           'weights_file_kind', 'map_in_order', 'load_pretrained', 'Features', 'extract_features', 'CheckpointError',
+           'atomic_write', 'atomic_torch_save', 'atomic_write_text', 'save_checkpoint', 'load_checkpoint',
+           'export_onnx']
 
 # %% ../nbs/02_model.ipynb #c9a49a5d
 class GeM(nn.Module):
@@ -74,6 +75,7 @@ class ReIDNet(nn.Module):
                  triplet_feature:str='pre_bn', # what training mode returns for the triplet loss: 'pre_bn' (feat) or 'bn'
                 ):
         super().__init__()
+        if isinstance(pretrained, str) and pretrained.lower() in ('', 'none'): pretrained = None
         if triplet_feature not in ('pre_bn', 'bn'): raise ValueError(f"triplet_feature must be 'pre_bn' or 'bn', got {triplet_feature!r}")
         if pool not in ('avg', 'gem'): raise ValueError(f"pool must be 'avg' or 'gem', got {pool!r}")
         if int(emb_dim) < 1: raise ValueError(f"emb_dim must be >= 1, got {emb_dim!r}")
@@ -178,7 +180,8 @@ def _imagenet_backbone(name:str, **kwargs) -> nn.Module:
         return m
     cfg = dict(_create_backbone(name, **kwargs).pretrained_cfg or {})
     hub_id, url = cfg.get('hf_hub_id'), cfg.get('url')
-    if not (hub_id or url or cfg.get('file')): raise PretrainedWeightsError(f"timm has no pretrained weights for {name!r}; use pretrained=None or a local file")
+    if not (hub_id or url or cfg.get('file')): raise PretrainedWeightsError(f"timm has no pretrained weights for {name!r}; use a local weights file, or "
+                                                                      f"random weights: pretrained='none' (--pretrained none)")
     cached = cfg.get('file') or _cached_weights(cfg)
     if cached: return timm.create_model(name, pretrained=True, pretrained_cfg_overlay=dict(file=cached), **kwargs)
     from huggingface_hub import constants
@@ -187,7 +190,8 @@ def _imagenet_backbone(name:str, **kwargs) -> nn.Module:
     how = (f"Download {fname!r} from {where} on a machine with internet"
            + (f" (e.g. `hf download {hub_id} {fname} --local-dir weights/`)" if hub_id else '')
            + f", copy it here and pass its path instead of 'imagenet': ReIDNet({name!r}, pretrained='weights/{fname}') "
-             f"or load_pretrained(model, 'weights/{fname}'). Or use pretrained=None to start from random weights.")
+             f"or load_pretrained(model, 'weights/{fname}'); on the command line --pretrained weights/{fname}. "
+             f"Or start from random weights: pretrained='none' (--pretrained none).")
     why = ('HF_HUB_OFFLINE is set' if hub_id and _hub_offline()
            else None if _reachable(constants.ENDPOINT if hub_id else url) else f"{urllib.parse.urlparse(where).hostname} cannot be reached")
     if why: raise PretrainedWeightsError(f"ImageNet weights for {name!r} are not in the local cache and {why}. {how}")
@@ -195,12 +199,29 @@ def _imagenet_backbone(name:str, **kwargs) -> nn.Module:
     except Exception as e: raise PretrainedWeightsError(f"could not fetch ImageNet weights for {name!r} ({type(e).__name__}: {e}). {how}") from e
 
 # %% ../nbs/02_model.ipynb #67ace895
+def weights_file_kind(path) -> str:
+    "What a file is, from its first bytes: 'safetensors', 'torch zip', 'torch pickle', 'ONNX model', 'HDF5 (Keras)', 'empty', 'text', ..."
+    with open(path, 'rb') as f: head = f.read(4096)
+    if not head: return 'an empty file'
+    if head[:4] == b'PK\x03\x04': return 'torch zip'                 # torch.save since 1.6 (a zip archive)
+    if head[:1] == b'\x80' and 2 <= head[1] <= 5: return 'torch pickle'  # the legacy torch.save format
+    n = int.from_bytes(head[:8], 'little')
+    if 2 <= n < 100_000_000 and head[8:9] == b'{': return 'safetensors'    # 8-byte header length, then JSON
+    if head[:4] == b'\x89HDF': return 'an HDF5 file (Keras?)'
+    if str(path).lower().endswith('.onnx') or (head[:1] == b'\x08' and b'onnx' in head.lower()): return 'an ONNX model'
+    try: head.decode('utf-8'); return 'a text file'
+    except UnicodeDecodeError: return 'an unknown binary file'
+
 def _read_state_dict(path, backbone:nn.Module|None=None) -> dict:
     "Tensors in a .pth/.bin/.safetensors file, unwrapped from training checkpoints; errors name the file."
     p = Path(path).expanduser()
-    if not p.is_file(): raise FileNotFoundError(f"pretrained={str(path)!r}: no such file (pass 'imagenet', None, or the path of a .pth/.safetensors file)")
+    if not p.is_file(): raise FileNotFoundError(f"pretrained={str(path)!r}: no such file (pass 'imagenet', 'none', or the path of a .pth/.safetensors file)")
+    kind = weights_file_kind(p)
+    if kind not in ('safetensors', 'torch zip', 'torch pickle'):
+        raise PretrainedWeightsError(f"{str(p)!r} is {kind}, not PyTorch weights: pass a .pth/.bin (torch.save of a state dict) "
+                                     "or a .safetensors file")
     try:
-        if p.suffix == '.safetensors':
+        if kind == 'safetensors':
             from safetensors.torch import load_file
             sd = load_file(str(p), device='cpu')
         else:
@@ -208,7 +229,9 @@ def _read_state_dict(path, backbone:nn.Module|None=None) -> dict:
                 warnings.simplefilter('ignore', UserWarning)
                 sd = torch.load(p, map_location='cpu', weights_only=True)
     except Exception as e:
-        raise PretrainedWeightsError(f"{str(p)!r}: cannot read weights ({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''})") from None
+        why = (f"it holds Python objects, not only tensors, and reid_nb never unpickles code: save model.state_dict() instead"
+               if 'weights_only' in str(e) or 'Unsupported global' in str(e) else f"{type(e).__name__}: {' '.join(str(e).split())[:160]}")
+        raise PretrainedWeightsError(f"{str(p)!r}: a {kind} file that cannot be read as weights ({why})") from None
     for k in ('state_dict', 'model', 'state_dict_ema', 'model_ema'):   # training checkpoints keep the weights under a key
         if isinstance(sd, dict) and isinstance(sd.get(k), dict): sd = sd[k]; break
     if not isinstance(sd, dict) or not sd or not all(isinstance(v, torch.Tensor) for v in sd.values()):
@@ -398,19 +421,43 @@ def _fsync_dir(d:Path):
         try: os.fsync(fd)
         finally: os.close(fd)
 
-def atomic_torch_save(obj, path:Path):
-    "`torch.save(obj)` to `path` atomically: a temp file in the same folder, fsync, rename; never a half-written file."
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
+def _os_error_in(e:BaseException) -> OSError|None:
+    "The `OSError` behind `e`: itself, or one in its chain (torch wraps a full disk in a RuntimeError)."
+    seen = set()
+    while e is not None and id(e) not in seen:
+        if isinstance(e, OSError): return e
+        seen.add(id(e)); e = e.__cause__ or e.__context__
+    return None
+
+def atomic_write(path, # the file to write; its folder must exist
+                 write, # `write(f)` writes the content to the binary file object `f`
+                ) -> Path:
+    "Write `path` atomically: a temp file in the same folder, fsync, rename. On any failure (a full disk...) the old `path` is untouched and the `OSError` names `path`."
+    path = Path(path).expanduser()
+    try: fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
+    except OSError as e: raise OSError(e.errno, f"cannot write here: {e.strerror}", str(path)) from None
     try:
         with os.fdopen(fd, 'wb') as f:
-            torch.save(obj, f)
+            write(f)
             f.flush(); os.fsync(f.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(OSError): os.unlink(tmp)
+        ose = _os_error_in(e) if isinstance(e, Exception) else None
+        if ose is not None and ose.errno: raise OSError(ose.errno, os.strerror(ose.errno), str(path)) from e
         raise
     _fsync_dir(path.parent)
+    return path
+
+def atomic_torch_save(obj, path:Path):
+    "`torch.save(obj)` to `path` atomically (see `atomic_write`): never a half-written file."
+    return atomic_write(path, lambda f: torch.save(obj, f))
+
+def atomic_write_text(path, text:str) -> Path:
+    "Write `text` (UTF-8) to `path` atomically, creating its folder."
+    path = Path(path).expanduser(); path.parent.mkdir(parents=True, exist_ok=True)
+    return atomic_write(path, lambda f: f.write(text.encode('utf-8')))
 
 def save_checkpoint(path,                 # file to write, e.g. `out/last.pth` (folders are created)
                     model:nn.Module,      # its `state_dict` and, for a ReIDNet, its `cfg`
