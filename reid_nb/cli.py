@@ -15,12 +15,6 @@ __all__ = ['USER_ERRORS', 'COMMANDS', 'Parser', 'int_at_least', 'add_size', 'is_
            'reid_nb_search', 'main']
 
 # %% ../nbs/06_cli.ipynb #17e1fa82
-def _underscored(arg:str) -> str:
-    "`--save-gallery=x.pth` → `--save_gallery=x.pth`; values, short options and `--` unchanged."
-    if not arg.startswith('--') or arg == '--': return arg
-    name, eq, value = arg.partition('=')
-    return '--' + name[2:].replace('-', '_') + eq + value
-
 class Parser(argparse.ArgumentParser):
     "`argparse.ArgumentParser` with our conventions: `--an_option` or `--an-option`, `--debug`, defaults in `--help`."
     def __init__(self, prog:str, description:str, epilog:str|None=None):
@@ -28,10 +22,18 @@ class Parser(argparse.ArgumentParser):
                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
         self.add_argument('--debug', action='store_true', help='on an error, show the full traceback (also: REID_NB_DEBUG=1)')
 
+    def canonical(self, arg:str) -> str:
+        "`--save-gallery=x.pth` → `--save_gallery=x.pth`, `--no_amp` → `--no-amp`: the spelling this parser knows; values unchanged."
+        if not arg.startswith('--') or arg == '--': return arg
+        name, eq, value = arg.partition('=')
+        cands = [name, '--' + name[2:].replace('-', '_')]
+        if name.startswith(('--no-', '--no_')): cands.append('--no-' + name[5:].replace('-', '_'))   # --amp / --no-amp
+        return next((c for c in cands if c in self._option_string_actions), name) + eq + value
+
     def parse_known_args(self, args=None, namespace=None):
         args = sys.argv[1:] if args is None else list(args)
         if args[:1] == ['--']: args = args[1:]
-        return super().parse_known_args([_underscored(a) for a in args], namespace)
+        return super().parse_known_args([self.canonical(a) for a in args], namespace)
 
 # %% ../nbs/06_cli.ipynb #d79df16e
 def int_at_least(lo:int):
@@ -88,7 +90,7 @@ def data_parser() -> Parser:
     return p
 
 def _run_data(a):
-    from .data import make_synthetic_market, Market1501, show_batch
+    from reid_nb.data import make_synthetic_market, Market1501, show_batch
     import matplotlib.pyplot as plt
     t0 = time.perf_counter()
     counts = make_synthetic_market(a.out, n_train_ids=a.n_train_ids, n_test_ids=a.n_test_ids, seed=a.seed, hard=a.hard,
@@ -146,12 +148,12 @@ def train_parser(prog:str='reid_nb_train') -> Parser:
 
 def given_options(p:Parser, argv:list) -> set:
     "The names of the options written out in `argv` (either spelling, `--x v` or `--x=v`, `--no-x`)."
-    words = {_underscored(s).split('=')[0] for s in argv if s.startswith('--')}
+    words = {p.canonical(s).split('=')[0] for s in argv if s.startswith('--')}
     return {a.dest for a in p._actions if words & set(a.option_strings)}
 
 def _run_train(a, given:set):
     import json
-    from .train import TrainConfig, train, dist_env
+    from reid_nb.train import TrainConfig, train, dist_env
     args = vars(a); resume, overwrite = args.pop('resume'), args.pop('overwrite')
     res = train(TrainConfig(**args), resume=resume, overwrite=overwrite, given=given - {'resume', 'overwrite', 'debug'})
     if dist_env().rank == 0: print(json.dumps({k: v for k, v in res.items() if isinstance(v, (int, float))}))
@@ -180,7 +182,7 @@ def demo_parser() -> Parser:
     return p
 
 def _run_demo(a):
-    from .train import run_demo
+    from reid_nb.train import run_demo
     r = run_demo(a.out, epochs=a.epochs, min_steps=a.min_steps, seed=a.seed, hard=a.hard, backbone=a.backbone,
                  pretrained=a.pretrained, size=tuple(a.size), num_workers=a.num_workers, device=a.device, overwrite=a.overwrite)
     c, cfg, out = r['counts'], r['config'], Path(r['out'])
@@ -226,7 +228,7 @@ def eval_parser() -> Parser:
 
 def _run_eval(a):
     import json
-    from .eval import eval_checkpoint, format_results, JSON_KEYS, plot_cmc
+    from reid_nb.eval import eval_checkpoint, format_results, JSON_KEYS, plot_cmc
     res = eval_checkpoint(a.data, a.ckpt, metric=a.metric, rerank=a.rerank, flip=a.flip, batch_size=a.batch_size,
                           num_workers=a.num_workers, device=None if a.device == 'auto' else a.device,
                           size=tuple(a.size) if a.size else None, progress=sys.stderr.isatty())
@@ -234,7 +236,7 @@ def _run_eval(a):
     out = {k: res[k] for k in JSON_KEYS} | {k: res[k] for k in ('metric', 'rerank', 'flip', 'size', 'ckpt', 'data')}
     out['cmc'] = [round(float(v), 6) for v in res['cmc']]
     if a.json:
-        from .model import atomic_write_text
+        from reid_nb.model import atomic_write_text
         atomic_write_text(a.json, json.dumps(out, indent=1)); print(f"wrote {a.json}")
     if a.plot:
         import matplotlib.pyplot as plt
@@ -269,7 +271,7 @@ def search_parser() -> Parser:
 
 def _run_search(a):
     import torch
-    from .search import Gallery, load_model, format_results, plot_search
+    from reid_nb.search import Gallery, load_model, format_results, plot_search
     model, size = load_model(a.ckpt, tuple(a.size) if a.size else None)
     device = ('cuda' if torch.cuda.is_available() else 'cpu') if a.device == 'auto' else a.device
     model.to(device)

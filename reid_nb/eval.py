@@ -11,14 +11,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 import scipy.sparse as sp
-from fastcore.script import call_parse
 from .data import Sample, Market1501, read_image
 from .model import ReIDNet, CheckpointError, extract_features, load_checkpoint
 
 # %% auto #0
 __all__ = ['MATCH_COLOURS', 'JSON_KEYS', 'distance_matrix', 'evaluate_loop', 'evaluate', 're_rank', 'plot_cmc', 'ranked_list',
-           'show_ranked', 'pca_2d', 'plot_embeddings', 'RetrievalExplorer', 'eval_checkpoint', 'format_results',
-           'reid_nb_eval']
+           'show_ranked', 'pca_2d', 'plot_embeddings', 'RetrievalExplorer', 'eval_checkpoint', 'format_results']
 
 # %% ../nbs/04_eval.ipynb #bcd95839
 def _as_tensor(x) -> torch.Tensor:
@@ -358,6 +356,7 @@ def eval_checkpoint(data,                  # Market-1501-style folder (needs que
                     rerank:bool=False,     # k-reciprocal re-ranking
                     flip:bool=False,       # average embeddings with the mirrored images
                     batch_size:int=64,     # images per forward pass
+                    num_workers:int=0,     # DataLoader worker processes decoding images
                     device:str=None,       # 'cpu', 'cuda', ...; default: CUDA when available
                     size:tuple=None,       # (height, width); default: the checkpoint's training size, else (256, 128)
                     max_rank:int=50,
@@ -366,14 +365,14 @@ def eval_checkpoint(data,                  # Market-1501-style folder (needs que
     "Evaluate a checkpoint on the query/gallery split of `data`: the `evaluate` result plus its settings."
     if metric not in ('cosine', 'euclidean'): raise ValueError(f"--metric must be 'cosine' or 'euclidean', got {metric!r}")
     if not Path(ckpt).expanduser().is_file(): raise FileNotFoundError(f"checkpoint {str(ckpt)!r}: no such file")
-    ds = Market1501(data)
+    ds = Market1501(data, splits=('query', 'gallery'))     # evaluation needs no bounding_box_train/
     ck = load_checkpoint(ckpt)
     model = ReIDNet.from_checkpoint(ckpt)
     cfg = ck.get('config') if isinstance(ck.get('config'), dict) else {}
     size = tuple(int(v) for v in (size or cfg.get('size') or (256, 128)))
     device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
     model.to(device)
-    kw = dict(batch_size=batch_size, device=device, flip=flip, size=size, progress=progress)
+    kw = dict(batch_size=batch_size, device=device, flip=flip, size=size, progress=progress, num_workers=num_workers)
     qf, gf = extract_features(model, ds.query, **kw), extract_features(model, ds.gallery, **kw)
     t0 = time.perf_counter()
     if rerank:
@@ -393,42 +392,3 @@ def format_results(res:dict) -> str:
     return '\n'.join([head, '  '.join(f"{n:>7}" for n, _ in keys), '  '.join(f"{100*res[k]:6.1f}%" for _, k in keys)])
 
 JSON_KEYS = ('rank1', 'rank5', 'rank10', 'mAP', 'mINP', 'num_query', 'num_gallery', 'num_valid_query')
-
-# %% ../nbs/04_eval.ipynb #dbc3a0c4
-@call_parse
-def reid_nb_eval(data:str=None,        # Market-1501-style folder (query/ and bounding_box_test/)
-                 ckpt:str=None,        # checkpoint file from reid_nb_train
-                 metric:str='cosine',  # cosine or euclidean
-                 rerank:bool=False,    # k-reciprocal re-ranking
-                 flip:bool=False,      # average with horizontally flipped images
-                 json:str=None,        # write the metrics to this JSON file
-                 plot:str=None,        # save the CMC curve to this image file
-                 batch_size:int=64,    # images per forward pass
-                 device:str=None,      # cpu, cuda, cuda:1, ...; default: CUDA when available
-                 size:str=None,        # HxW, e.g. 256x128; default: from the checkpoint
-                ):
-    "Evaluate a checkpoint on Market-1501-style data: Rank-1/5/10, mAP, mINP."
-    import json as _json
-    try:
-        if data is None or ckpt is None: raise ValueError("both --data DIR and --ckpt FILE are required")
-        hw = None
-        if size:
-            try: hw = tuple(int(v) for v in size.lower().split('x')); assert len(hw) == 2
-            except (ValueError, AssertionError): raise ValueError(f"--size must look like 256x128, got {size!r}") from None
-        res = eval_checkpoint(data, ckpt, metric=metric, rerank=rerank, flip=flip, batch_size=batch_size, device=device, size=hw)
-        print(format_results(res))
-        out = {k: res[k] for k in JSON_KEYS} | {k: res[k] for k in ('metric', 'rerank', 'flip', 'size', 'ckpt', 'data')}
-        out['cmc'] = [round(float(v), 6) for v in res['cmc']]
-        if json:
-            Path(json).expanduser().parent.mkdir(parents=True, exist_ok=True)
-            Path(json).expanduser().write_text(_json.dumps(out, indent=1))
-            print(f"wrote {json}")
-        if plot:
-            import matplotlib; matplotlib.use('Agg')
-            import matplotlib.pyplot as plt
-            ax = plot_cmc({Path(ckpt).name: res}); ax.figure.savefig(plot, dpi=120, bbox_inches='tight'); plt.close(ax.figure)
-            print(f"wrote {plot}")
-    except (FileNotFoundError, CheckpointError, ValueError, OSError, RuntimeError) as e:
-        msg = ' '.join(str(e).split('\n')[0].split()) or type(e).__name__
-        print(f"reid_nb_eval: error: {msg}", file=sys.stderr)
-        sys.exit(2)

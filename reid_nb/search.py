@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['GALLERY_FORMAT', 'GALLERY_VERSION', 'RERANK_MAX_GALLERY', 'row_norms', 'topk_search', 'model_fingerprint',
            'preprocess_settings', 'embed_images', 'GalleryError', 'list_images', 'ids_from_name', 'SearchResult',
-           'Gallery', 'import_faiss', 'recall_at_k', 'plot_search', 'load_model', 'format_results', 'reid_nb_search']
+           'Gallery', 'import_faiss', 'recall_at_k', 'plot_search', 'load_model', 'format_results']
 
 # %% ../nbs/05_search.ipynb #15d1ee64
 import os
@@ -16,7 +16,6 @@ from typing import NamedTuple
 import numpy as np
 import torch
 from fastcore.basics import patch
-from fastcore.script import anno_parser, Param
 from .data import read_image, ImageReadError, parse_market_name, test_tfms, IMG_EXTS
 from .model import ReIDNet, load_checkpoint, CheckpointError, atomic_torch_save, input_norm
 from .eval import distance_matrix, re_rank
@@ -191,6 +190,9 @@ class Gallery:
         self.camids = np.full(n, -1, np.int64) if camids is None else np.asarray(camids, np.int64).reshape(-1)
         for name, v in (('paths', self.paths), ('pids', self.pids), ('camids', self.camids)):
             if len(v) != n: raise GalleryError(f"{name} has {len(v)} entries for {n} embeddings")
+        bad = (~torch.isfinite(self.feats).all(1)).nonzero().flatten().tolist()
+        if bad: raise GalleryError(f"{len(bad)} of {n} embeddings hold NaN or inf (first: row {bad[0]}, {self.paths[bad[0]]}); "
+                                   "the model that made them is broken (a diverged run?)")
         self.fingerprint, self.preprocess, self.batch_size = fingerprint, preprocess, batch_size
         self.model_cfg = model_cfg if model_cfg is not None else getattr(model, 'cfg', None)
         self.model = model
@@ -326,9 +328,16 @@ def load(cls:Gallery, path, # a file written by `Gallery.save`
         raise GalleryError(f"{path} is not a reid_nb gallery file{hint}")
     if state.get('version', 0) > GALLERY_VERSION:
         raise GalleryError(f"{path} was written by a newer reid_nb (gallery format {state['version']})")
-    g = cls(state['feats'], state['paths'], state['pids'].numpy(), state['camids'].numpy(),
-            fingerprint=state['fingerprint'], preprocess=state['preprocess'], model_cfg=state.get('model_cfg'),
-            batch_size=batch_size)
+    missing = [k for k in ('feats', 'paths', 'pids', 'camids', 'fingerprint', 'preprocess') if k not in state]
+    if missing: raise GalleryError(f"{path}: gallery file without {', '.join(missing)} (damaged, or not written by Gallery.save)")
+    kinds = dict(feats=torch.Tensor, pids=torch.Tensor, camids=torch.Tensor, paths=list)
+    wrong = [f"{k} is a {type(state[k]).__name__}" for k, t in kinds.items() if not isinstance(state[k], t)]
+    if not wrong and not state['feats'].is_floating_point(): wrong = [f"feats are {state['feats'].dtype}, not floats"]
+    if wrong: raise GalleryError(f"{path}: damaged gallery file ({'; '.join(wrong)})")
+    try: g = cls(state['feats'], state['paths'], state['pids'].numpy(), state['camids'].numpy(),
+                 fingerprint=state['fingerprint'], preprocess=state['preprocess'], model_cfg=state.get('model_cfg'),
+                 batch_size=batch_size)
+    except GalleryError as e: raise GalleryError(f"{path}: {e}") from None
     if model is not None:
         fp = model_fingerprint(model)
         if g.fingerprint and fp != g.fingerprint:
@@ -387,8 +396,11 @@ def search(self:Gallery,
     "The `k` nearest gallery entries for each query"
     _check_metric(metric)
     if backend not in ('torch', 'faiss'): raise ValueError(f"backend must be 'torch' or 'faiss', got {backend!r}")
+    if int(k) < 1: raise ValueError(f"k={k} (--k): must be at least 1")
     if len(self) == 0: raise GalleryError("the gallery is empty: build it from a folder of images or add embeddings first")
     names, q = _query_embeddings(self, query)
+    bad = (~torch.isfinite(q).all(1)).nonzero().flatten().tolist()
+    if bad: raise GalleryError(f"{len(bad)} of {len(q)} query embeddings hold NaN or inf (first: {names[bad[0]]}); the model is broken")
     k = min(k, len(self))
     if rerank:
         if len(self) > RERANK_MAX_GALLERY:
@@ -533,55 +545,3 @@ def format_results(result:SearchResult)->str:
             lines.append(f"{c + 1:>6} {result.distances[r, c]:>9.4f} {pid if pid >= 0 else '-':>5} "
                          f"{cam + 1 if cam >= 0 else '-':>4}  {result.paths[r][c]}")
     return '\n'.join(lines)
-
-# %% ../nbs/05_search.ipynb #003427ab
-def _search_cli(
-    ckpt:str=None, # checkpoint (from reid_nb_train / save_checkpoint)
-    gallery:str=None, # folder of person crops, or a gallery file written by --save-gallery / Gallery.save
-    query:Param('query image file(s)', str, nargs='+')=None,
-    k:int=10, # results per query
-    out:str=None, # write a picture of each query and its top-k here (PNG)
-    metric:str='cosine', # cosine or euclidean
-    rerank:bool=False, # k-reciprocal re-ranking (small galleries only)
-    save_gallery:str=None, # save the gallery built from a folder to this file
-    size:Param('image height and width (default: from the checkpoint)', int, nargs=2)=None,
-    batch_size:int=64, # images per forward pass
-    backend:str='torch', # torch (exact) or faiss (exact flat index)
-    skip_bad:bool=False, # skip unreadable gallery images (with a warning) instead of stopping
-):
-    "Find the people in QUERY images among a gallery of crops, with a trained reid_nb checkpoint (`--save-gallery` or `--save_gallery`: both spellings work)."
-    try:
-        for name, v in (('--ckpt', ckpt), ('--gallery', gallery), ('--query', query)):
-            if not v: raise ValueError(f"{name} is required")
-        model, size = load_model(ckpt, size)
-        if Path(gallery).is_dir():
-            g = Gallery.from_folder(gallery, model, size=size, batch_size=batch_size, skip_bad=skip_bad)
-        elif Path(gallery).exists(): g = Gallery.load(gallery, model=model, size=size, batch_size=batch_size)
-        else: raise FileNotFoundError(f"--gallery {gallery}: no such folder or file")
-        if save_gallery: print(f'gallery of {len(g)} saved to {g.save(save_gallery)}')
-        res = g.search(list(query), k=k, metric=metric, rerank=rerank, backend=backend)
-        print(format_results(res))
-        if out:
-            fig = plot_search(res)
-            Path(out).parent.mkdir(parents=True, exist_ok=True)
-            fig.savefig(out, dpi=100)
-            import matplotlib.pyplot as plt; plt.close(fig)
-            print(f'picture written to {out}')
-    except (GalleryError, ImageReadError, CheckpointError, FileNotFoundError, ValueError, ImportError, OSError) as e:
-        msg = ' '.join(str(e).split()) or type(e).__name__
-        print(f'reid_nb_search: error: {msg}', file=sys.stderr)
-        sys.exit(2)
-
-def _underscored(arg):
-    "--save-gallery=x → --save_gallery=x; anything else unchanged"
-    if not arg.startswith('--'): return arg
-    name, eq, value = arg.partition('=')
-    return '--' + name[2:].replace('-', '_') + eq + value
-
-def reid_nb_search(argv:list=None, # arguments (default: sys.argv[1:])
-                  ):
-    "The `reid_nb_search` command: fastcore's `anno_parser` over `_search_cli`, with `--save-gallery` or `--save_gallery`"
-    argv = [_underscored(a) for a in (sys.argv[1:] if argv is None else argv)]
-    args = vars(anno_parser(_search_cli, prog='reid_nb_search').parse_args(argv))
-    for key in ('pdb', 'xtra'): args.pop(key, None)
-    return _search_cli(**args)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')  # albumentations asks PyPI for updates at import otherwise
 os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')      # idle OpenMP threads sleep: on a shared CPU, spinning ones slow training 10x
-import argparse, hashlib, json, math, random, sys, time, warnings
+import contextlib, errno, hashlib, json, math, random, sys, time, warnings
 from dataclasses import dataclass, asdict, fields
 from pathlib import Path
 from typing import NamedTuple
@@ -13,8 +13,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 import torch.distributed as dist
-from fastcore.docments import docments
-from fastcore.script import call_parse
 from tqdm import tqdm
 from .data import (Market1501, ReIDDataset, PKSampler, reid_collate, train_tfms, test_tfms, make_synthetic_market,
                           IMAGENET_MEAN, IMAGENET_STD)
@@ -23,12 +21,12 @@ from .model import ReIDNet, extract_features, save_checkpoint, load_checkpoint, 
 from .eval import distance_matrix, evaluate, show_ranked
 
 # %% auto #0
-__all__ = ['TrainConfig', 'seed_everything', 'epoch_seed', 'rng_state', 'set_rng_state', 'lr_factor', 'make_optimizer',
-           'RankShare', 'ShuffledBatches', 'BadItem', 'collate_skipping_bad', 'make_loader', 'start_epoch', 'DistEnv',
-           'dist_env', 'pick_device', 'init_distributed', 'gather_cat', 'compute_loss', 'train_epoch',
-           'iters_per_epoch', 'format_record', 'build_model', 'amp_setup', 'wrap_ddp', 'evaluate_model', 'read_metrics',
-           'append_metrics', 'trim_metrics', 'plot_curves', 'save_state', 'resume_from', 'state_hash', 'train',
-           'finish_run', 'config_parser', 'reid_nb_train', 'run_demo', 'save_ranked', 'reid_nb_demo']
+__all__ = ['RUN_FILES', 'TrainConfig', 'seed_everything', 'epoch_seed', 'rng_state', 'set_rng_state', 'lr_factor',
+           'make_optimizer', 'RankShare', 'ShuffledBatches', 'BadItem', 'collate_skipping_bad', 'make_loader',
+           'start_epoch', 'DistEnv', 'dist_env', 'pick_device', 'init_distributed', 'gather_cat', 'compute_loss',
+           'train_epoch', 'iters_per_epoch', 'format_record', 'build_model', 'amp_setup', 'wrap_ddp', 'evaluate_model',
+           'read_metrics', 'append_metrics', 'trim_metrics', 'plot_curves', 'save_state', 'resume_config',
+           'resume_from', 'state_hash', 'move_aside', 'prepare_run_folder', 'RunLock', 'run_demo', 'save_ranked']
 
 # %% ../nbs/03_train.ipynb #2fb7fc51
 _CHOICES = dict(mode=('pk', 'offline'), schedule=('cosine', 'step'), mining=('batch_hard', 'batch_all'),
@@ -87,12 +85,21 @@ class TrainConfig:
         self.size, self.milestones = tuple(int(x) for x in self.size), tuple(int(x) for x in self.milestones)
         for name, allowed in _CHOICES.items():
             if getattr(self, name) not in allowed:
-                raise ValueError(f"TrainConfig.{name}={getattr(self, name)!r}: expected one of {allowed}")
-        if len(self.size) != 2: raise ValueError(f"TrainConfig.size={self.size}: expected (height, width)")
-        if self.lr <= 0 or self.min_steps < 0 or not 0 <= self.gray_p <= 1 or self.color_jitter < 0:
-            raise ValueError(f"TrainConfig: lr={self.lr}, min_steps={self.min_steps}, color_jitter={self.color_jitter} must be >= 0 (lr > 0) "
-                             f"and gray_p={self.gray_p} in [0, 1]")
-        if self.p < 2 or self.k < 2: raise ValueError(f"TrainConfig p={self.p}, k={self.k}: batch-hard mining needs p >= 2 and k >= 2")
+                raise ValueError(f"{name}={getattr(self, name)!r} (--{name}): expected one of {allowed}")
+        def need(ok:bool, name:str, what:str):     # the message names the field and its command-line option
+            if not ok: raise ValueError(f"{name}={getattr(self, name)!r} (--{name}): {what}")
+        need(len(self.size) == 2 and min(self.size) >= 32, 'size', 'expected height and width, each at least 32 pixels '
+             '(the backbones downsample 32x)')
+        need(self.epochs >= 1, 'epochs', 'must be at least 1')
+        need(self.p >= 2, 'p', 'batch-hard mining needs at least 2 identities per batch')
+        need(self.k >= 2, 'k', 'batch-hard mining needs at least 2 images per identity')
+        for name in ('batch_size', 'emb_dim', 'test_batch_size'): need(getattr(self, name) >= 1, name, 'must be at least 1')
+        for name in ('num_workers', 'min_steps', 'eval_every', 'freeze_backbone_epochs', 'max_batches_per_epoch', 'weight_decay',
+                     'warmup_epochs', 'margin', 'color_jitter'): need(getattr(self, name) >= 0, name, 'must be at least 0')
+        need(self.lr > 0, 'lr', 'must be more than 0')
+        need(self.gamma > 0, 'gamma', 'must be more than 0')
+        need(0 <= self.gray_p <= 1, 'gray_p', 'must be a probability, in [0, 1]')
+        need(0 <= self.label_smoothing < 1, 'label_smoothing', 'must be in [0, 1)')
 
 # %% ../nbs/03_train.ipynb #20c4c7bc
 def seed_everything(seed:int,             # the run's seed
@@ -462,25 +469,51 @@ def plot_curves(records:list, path=None):
     return fig
 
 # %% ../nbs/03_train.ipynb #09756c60
-_RESUME_SAFE = {'out', 'epochs', 'device', 'num_workers', 'progress', 'eval_every', 'test_batch_size', 'data', 'rank_hashes'}
+# what a resumed run cannot change: the model, the images it sees, the batches and the steps per epoch
+_RESUME_FIXED = ('mode', 'p', 'k', 'batch_size', 'size', 'backbone', 'emb_dim', 'pretrained', 'pool', 'id_loss',
+                 'triplet_feature', 'seed', 'min_steps', 'max_batches_per_epoch')
 
 def save_state(path, model, opt, sched, scaler, epoch:int, cfg:TrainConfig, rec:dict, best_map:float):
     "Atomically write all that `resume_from` needs to go on exactly where epoch `epoch` ended."
     save_checkpoint(path, model, opt, sched, epoch=epoch, config=asdict(cfg), metrics=rec,
                     scaler=scaler.state_dict(), rng=rng_state(), best_map=best_map)
 
-def resume_from(path, model, opt, sched, scaler, cfg:TrainConfig|None=None) -> tuple:
-    "Load `path` into model, optimizer, scheduler, scaler and RNGs; `(next epoch, best mAP)`, or `(1, -1)` with no checkpoint yet."
-    if not Path(path).exists():
-        print(f"resume: no {path} yet, starting from scratch"); return 1, -1.0
+def resume_config(path,              # the run's last.pth
+                  cfg:TrainConfig,   # the config asked for now
+                  given:set|None=None, # the fields asked for on purpose (the command line's options); None: all of them
+                 ) -> tuple:
+    "`(config, changes)` a resumed run goes on with: the checkpoint's config, with the `given` fields of `cfg` that may change mid-run."
+    ck = load_checkpoint(path)
+    names = [f.name for f in fields(TrainConfig)]
+    old = {k: v for k, v in (ck.get('config') or {}).items() if k in names}
+    changes = {}
+    for n in (names if given is None else [n for n in names if n in given]):
+        was, now = old.get(n), getattr(cfg, n)
+        if n == 'out' or _jsonish(was) == _jsonish(now): continue
+        if n in _RESUME_FIXED:
+            raise ValueError(f"--{n}: the run in {Path(path).parent} was started with {n}={was!r}, which cannot change on "
+                             f"--resume (now {now!r}); keep it, or start a new run (another --out, or --overwrite)")
+        changes[n] = (was, now)
+    new = TrainConfig(**(old | {n: now for n, (_, now) in changes.items()} | dict(out=cfg.out)))
+    if new.epochs < ck['epoch']:
+        raise ValueError(f"--epochs {new.epochs}: the run in {Path(path).parent} has already done {ck['epoch']} epochs")
+    return new, changes
+
+def resume_from(path, model, opt, sched, scaler, changes:dict|None=None) -> tuple:
+    "Load `path` into model, optimizer, scheduler, scaler and RNGs, then apply a changed lr / weight decay; `(next epoch, best mAP)`."
     ck = load_checkpoint(path, model, opt, sched)
     if ck.get('scaler'): scaler.load_state_dict(ck['scaler'])
     set_rng_state(ck['rng'])
-    if cfg is not None:
-        old, new = ck.get('config') or {}, asdict(cfg)
-        diff = {k: (old.get(k), v) for k, v in new.items() if k not in _RESUME_SAFE and _jsonish(old.get(k)) != _jsonish(v)}
-        if diff: warnings.warn(f"resuming {path} with a different config (was, now): {diff}")
-    print(f"resumed from {path}: epoch {ck['epoch']} done")
+    changes = changes or {}
+    if 'lr' in changes:                       # the schedule's base lrs come back from the checkpoint: rescale them
+        r = changes['lr'][1] / changes['lr'][0]
+        sched.base_lrs = [b * r for b in sched.base_lrs]
+        for g, base, f in zip(opt.param_groups, sched.base_lrs, sched.lr_lambdas):
+            g['initial_lr'], g['lr'] = base, base * f(sched.last_epoch)
+    if 'weight_decay' in changes:
+        for g in opt.param_groups: g['weight_decay'] = changes['weight_decay'][1]
+    print(f"resumed from {path}: epoch {ck['epoch']} done"
+          + ''.join(f"; {n} {was!r} -> {now!r}" for n, (was, now) in changes.items()))
     return ck['epoch'] + 1, ck['best_map']
 
 def _jsonish(v): return json.loads(json.dumps(v))
@@ -492,85 +525,48 @@ def state_hash(model, buffers:bool=True) -> str:
         h.update(k.encode()); h.update(str(v.dtype).encode()); h.update(v.detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()
 
-# %% ../nbs/03_train.ipynb #f166d1df
-def train(cfg:TrainConfig,       # what to train, on what, for how long
-          resume:bool=False,     # go on from OUT/last.pth (from scratch if there is none yet)
-         ) -> dict:
-    "Train a `ReIDNet` on `cfg.data`; write last/best checkpoints, metrics.jsonl and curves.png to `cfg.out`."
-    env = dist_env(); device = pick_device(cfg.device, env.local_rank); init_distributed(env, device)
-    main, out = env.rank == 0, Path(cfg.out)
-    data = Market1501(cfg.data)                                     # a wrong folder fails here, before any work
-    seed_everything(cfg.seed, cfg.deterministic)
-    model = build_model(cfg, data.num_train_pids)
-    if env.world_size > 1 and device.type == 'cuda':
-        from timm.layers import convert_sync_batchnorm; model = convert_sync_batchnorm(model)  # BN over the global batch
-    model = model.to(device, memory_format=torch.channels_last if cfg.channels_last else torch.preserve_format)
-    loader = make_loader(cfg, data.train, env.rank, env.world_size, input_norm(model), log=print if main else lambda *a: None)
-    opt, sched = make_optimizer(model, cfg, iters_per_epoch(loader, cfg.max_batches_per_epoch))
-    amp_dtype, scaler = amp_setup(cfg.amp, device)
-    loss_fn = TripletLoss(cfg.margin, cfg.mining if cfg.mode == 'pk' else 'none', soft=cfg.soft_margin, metric=cfg.triplet_metric)
-    start, best = resume_from(out/'last.pth', model, opt, sched, scaler, cfg) if resume else (1, -1.0)
-    net = wrap_ddp(model, device, find_unused=model.classifier is None) if env.world_size > 1 else model
-    ev = dict(size=cfg.size, metric=cfg.metric, batch_size=cfg.test_batch_size, device=device, num_workers=cfg.num_workers,
-              amp=None if cfg.amp and device.type == 'cuda' else False, channels_last=cfg.channels_last)
-    if main:
-        out.mkdir(parents=True, exist_ok=True); trim_metrics(out/'metrics.jsonl', start - 1)
-        for tmp in out.glob('.*.pth.*.tmp'): tmp.unlink()               # left by a kill during a checkpoint write
-        if start == 1 and cfg.eval_at_start: append_metrics(out/'metrics.jsonl', dict(epoch=0, **evaluate_model(model, data, **ev)))
-    rec, bad_seen = {}, set()
-    for epoch in range(start, cfg.epochs + 1):
-        start_epoch(loader, cfg.seed, epoch, env.rank)
-        rec = train_epoch(net, loader, loss_fn, opt, sched, scaler, cfg, epoch, device, amp_dtype, bad_seen, main and cfg.progress)
-        if main:
-            if (cfg.eval_every and epoch % cfg.eval_every == 0) or epoch == cfg.epochs: rec |= evaluate_model(model, data, **ev)
-            append_metrics(out/'metrics.jsonl', rec); print(format_record(rec), flush=True)
-            if rec.get('mAP', -1.0) > best:
-                best = rec['mAP']; save_checkpoint(out/'best.pth', model, epoch=epoch, config=asdict(cfg), metrics=rec)
-            save_state(out/'last.pth', model, opt, sched, scaler, epoch, cfg, rec, best)
-        if env.world_size > 1: dist.barrier()                       # the others wait while rank 0 evaluates and saves
-    if main: plot_curves(read_metrics(out/'metrics.jsonl'), out/'curves.png')
-    finish_run(model, out, env, cfg.rank_hashes)
-    return dict(rec, best_mAP=best)
+# %% ../nbs/03_train.ipynb #5ef711e0
+RUN_FILES = ('last.pth', 'best.pth', 'metrics.jsonl')
 
-def finish_run(model, out:Path, env:DistEnv, rank_hashes:bool=False):
-    "Optionally write this rank's weights hash (to check that DDP ranks agree), then leave the process group."
-    if rank_hashes: (out/f'weights_rank{env.rank}.sha256').write_text(f"{state_hash(model, buffers=False)} {state_hash(model)}\n")
-    if env.world_size > 1 and dist.is_initialized():
-        dist.barrier(); dist.destroy_process_group()
+def move_aside(out:Path, keep:tuple=('.lock',)) -> Path:
+    "Move the contents of `out` (but `keep`) into the first free `OUT.1/`, `OUT.2/`, ...; return that folder."
+    n = 1
+    while out.with_name(f'{out.name}.{n}').exists(): n += 1
+    aside = out.with_name(f'{out.name}.{n}'); aside.mkdir()
+    for f in sorted(out.iterdir()):
+        if f.name not in keep: f.rename(aside/f.name)
+    return aside
 
-# %% ../nbs/03_train.ipynb #8db7cbd7
-def config_parser(prog:str='reid_nb_train') -> argparse.ArgumentParser:
-    "An option `--NAME` for every `TrainConfig` field (its docment is the help), plus `--resume`."
-    p = argparse.ArgumentParser(prog=prog, description="Train a person re-ID model on a folder in the Market-1501 layout.",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    docs = docments(TrainConfig)
-    for f in fields(TrainConfig):
-        d, kw = f.default, dict(default=f.default, help=docs.get(f.name) or f.name)
-        if isinstance(d, bool): kw['action'] = argparse.BooleanOptionalAction       # --amp / --no-amp
-        elif isinstance(d, tuple):                                                  # --size H W, --milestones 20 40
-            kw.update(type=type(d[0]), nargs=2 if f.name == 'size' else '*', metavar=('H', 'W') if f.name == 'size' else 'N')
-        else: kw['type'] = type(d)
-        if f.name in _CHOICES: kw['choices'] = _CHOICES[f.name]
-        p.add_argument(f'--{f.name}', **kw)
-    p.add_argument('--resume', action='store_true', help="go on from OUT/last.pth (from scratch if there is none yet)")
-    return p
+def prepare_run_folder(out:Path, resume:bool=False, overwrite:bool=False) -> Path|None:
+    "Refuse to train into a folder holding a run unless `resume` or `overwrite`; with `overwrite` move it aside (returned)."
+    if out.exists() and not out.is_dir(): raise NotADirectoryError(errno.ENOTDIR, 'is a file, not a folder (--out)', str(out))
+    found = [f for f in RUN_FILES if (out/f).exists()]
+    if not found or resume: return None
+    if not overwrite:
+        raise FileExistsError(errno.EEXIST, f"holds a run ({', '.join(found)}): --resume goes on with it, --overwrite moves it "
+                              f"aside to {out.name}.N/, or choose another --out", str(out))
+    return move_aside(out)
 
-def reid_nb_train(argv:list|None=None, # arguments (default: the command line)
-                 ):
-    "Command `reid_nb_train --data DIR --out DIR [--epochs N --p P --k K --size H W --pretrained imagenet|PATH|none ...]`."
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ['--']: argv = argv[1:]      # `torchrun ... -m reid_nb.train -- --p 8 ...`: see "Distributed training"
-    args = vars(config_parser().parse_args(argv))
-    resume = args.pop('resume')
-    res = train(TrainConfig(**args), resume=resume)
-    if dist_env().rank == 0: print(json.dumps({k: v for k, v in res.items() if isinstance(v, (int, float))}))
-
-# %% ../nbs/03_train.ipynb #ca22268a
-#| eval: false
-if __name__ == '__main__' and '__file__' in globals():   # `python -m reid_nb.train ...`, which is what `torchrun -m` runs
-    from reid_nb.train import reid_nb_train as _cli        # the imported module, whose source `docments` can read
-    _cli()
-    sys.exit()                                             # before `@call_parse` below would run `reid_nb_demo` too
+class RunLock:
+    "An exclusive lock on `OUT/.lock` while a run writes into `OUT`; the OS releases it when the process ends, however it ends."
+    def __init__(self, out:Path): self.path, self.f = Path(out)/'.lock', None
+    def __enter__(self):
+        try: import fcntl
+        except ImportError: return self                               # not POSIX: no lock
+        if self.path.parent.exists() and not self.path.parent.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, 'is a file, not a folder (--out)', str(self.path.parent))
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        f = open(self.path, 'a+')
+        try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0); pid = f.read().strip() or '?'; f.close()
+            raise FileExistsError(errno.EBUSY, f"in use by another training run (pid {pid}): wait for it to end, "
+                                  "or choose another --out", str(self.path.parent)) from None
+        f.seek(0); f.truncate(); f.write(f'{os.getpid()}\n'); f.flush()
+        self.f = f
+        return self
+    def __exit__(self, *exc):
+        if self.f is not None: self.f.close(); self.f = None         # closing the file releases the lock
 
 # %% ../nbs/03_train.ipynb #57cd82e9
 def run_demo(out:str='reid_nb_demo',   # folder for the data set, the run and the figures
@@ -584,14 +580,21 @@ def run_demo(out:str='reid_nb_demo',   # folder for the data set, the run and th
              seed:int=0,               # seed of the data and of the run
              hard:bool=False,          # the camera-dominated synthetic variant
              num_workers:int=1,        # DataLoader workers
+             device:str='auto',        # 'auto', 'cpu', 'cuda', ...
              progress:bool=True,       # progress bars
+             overwrite:bool=False,     # `out` holds a demo: move it aside to OUT.1/ (OUT.2/, ...) first
             ) -> dict:
     "Write a synthetic Market-1501-style set, evaluate the untrained model, train it, evaluate again."
     t0, out = time.perf_counter(), Path(out)
+    if out.exists() and not out.is_dir(): raise NotADirectoryError(errno.ENOTDIR, 'is a file, not a folder (--out)', str(out))
+    if out.exists() and any(out.iterdir()):
+        if not overwrite: raise FileExistsError(errno.EEXIST, f"holds files already (a demo?): --overwrite moves them aside to "
+                                                f"{out.name}.N/, or choose another --out", str(out))
+        print(f"moved the previous contents of {out} to {move_aside(out, keep=())}")
     counts = make_synthetic_market(out/'data', n_train_ids=n_train_ids, n_test_ids=n_test_ids, seed=seed, hard=hard)
     cfg = TrainConfig(data=str(out/'data'), out=str(out/'run'), epochs=epochs, p=8, k=4, size=size, backbone=backbone,
                       pretrained=pretrained, min_steps=min_steps, eval_every=max(epochs//4, 1), eval_at_start=True,
-                      num_workers=num_workers, seed=seed, progress=progress)
+                      num_workers=num_workers, seed=seed, device=device, progress=progress)
     res = train(cfg)
     before = read_metrics(out/'run'/'metrics.jsonl')[0]
     save_ranked(out/'run'/'best.pth', cfg, out/'ranked.png')
@@ -609,22 +612,3 @@ def save_ranked(ckpt, cfg:TrainConfig, path, n_queries:int=4, k:int=8):
                       qidx=list(range(0, len(mk.query), max(len(mk.query)//n_queries, 1)))[:n_queries])
     fig.savefig(path, dpi=80); plt.close(fig)
 
-@call_parse
-def reid_nb_demo(out:str='reid_nb_demo', # folder for the synthetic data, the run and the figures
-                 epochs:int=12,          # training epochs
-                 min_steps:int=600,      # optimizer steps at least
-                 seed:int=0,             # seed of the data and of the run
-                 hard:bool=False,        # the camera-dominated synthetic variant
-                 num_workers:int=1,      # DataLoader workers
-                ):
-    "Synthetic Market-1501-style data, an ImageNet EfficientNet-Lite0 trained on it: prints Rank-1/5/10 and mAP before and after."
-    r = run_demo(out, epochs=epochs, min_steps=min_steps, seed=seed, hard=hard, num_workers=num_workers)
-    c, cfg = r['counts'], r['config']
-    print(f"model: {cfg['backbone']} ({cfg['pretrained']} weights) -> {cfg['emb_dim']}-d embedding, triplet "
-          f"({cfg['triplet_metric']}) + ID loss, {cfg['epochs']} epochs")
-    print(f"data: {c['train_ids']} training ids / {c['train_images']} images; {c['query_images']} queries, "
-          f"{c['gallery_images']} gallery images over {c['cameras']} cameras")
-    print(f"{'':16}{'Rank-1':>8}{'Rank-5':>8}{'Rank-10':>9}{'mAP':>8}")
-    for name in ('before', 'after'):
-        m = r[name]; print(f"{name + ' training':16}{m['rank1']:8.1%}{m['rank5']:8.1%}{m['rank10']:9.1%}{m['mAP']:8.1%}")
-    print(f"wrote {out}/run/curves.png, {out}/ranked.png, {out}/run/best.pth in {r['seconds']:.0f} s")
