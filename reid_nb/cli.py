@@ -30,6 +30,10 @@ class Parser(argparse.ArgumentParser):
         if name.startswith(('--no-', '--no_')): cands.append('--no-' + name[5:].replace('-', '_'))   # --amp / --no-amp
         return next((c for c in cands if c in self._option_string_actions), name) + eq + value
 
+    def error(self, message:str):
+        "One line, like every other error of ours (argparse prints the whole usage first)."
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
     def parse_known_args(self, args=None, namespace=None):
         args = sys.argv[1:] if args is None else list(args)
         if args[:1] == ['--']: args = args[1:]

@@ -6,7 +6,7 @@
 from __future__ import annotations
 import os
 os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')  # albumentations asks PyPI for updates at import otherwise
-import json, re, shutil, time, warnings
+import errno, json, re, shutil, time, warnings
 from pathlib import Path
 from typing import NamedTuple, Sequence
 import numpy as np
@@ -301,6 +301,8 @@ def make_synthetic_market(root:str|Path,          # folder to write the Market-1
     args = dict(n_train_ids=n_train_ids, n_test_ids=n_test_ids, seed=seed, n_cams=n_cams, size=list(size),
                 train_per_cam=list(train_per_cam), gallery_per_cam=list(gallery_per_cam), cams_per_id=list(cams_per_id),
                 n_distractors=n_distractors, n_junk=n_junk, **({'hard': True} if hard else {}))
+    if n_train_ids < 1 or n_test_ids < 1: raise ValueError(f"n_train_ids={n_train_ids}, n_test_ids={n_test_ids}: both must be >= 1")
+    if root.exists() and not root.is_dir(): raise NotADirectoryError(errno.ENOTDIR, 'is a file, not a folder', str(root))
     marker = root/'synthetic.json'
     if marker.exists() and not overwrite:
         try: prev = json.loads(marker.read_text())
@@ -311,9 +313,8 @@ def make_synthetic_market(root:str|Path,          # folder to write the Market-1
             if n_files == c['train_images'] + c['query_images'] + c['gallery_images'] + c['junk']: return c
     for d in MARKET_SPLITS.values():
         if (root/d).exists() and any((root/d).iterdir()):
-            if not overwrite: raise FileExistsError(f"{str(root/d)!r} is not empty; pass overwrite=True to replace it")
+            if not overwrite: raise FileExistsError(f"{str(root/d)!r} is not empty: overwrite=True (--overwrite) replaces it, or choose another folder")
             shutil.rmtree(root/d)
-    if n_train_ids < 1 or n_test_ids < 1: raise ValueError("n_train_ids and n_test_ids must be >= 1")
     if not 2 <= cams_per_id[0] <= cams_per_id[1] <= n_cams: raise ValueError(f"cams_per_id={cams_per_id} must satisfy 2 <= lo <= hi <= n_cams={n_cams}")
     for d in MARKET_SPLITS.values(): (root/d).mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng([seed, 0])

@@ -222,6 +222,8 @@ def plot_cmc(runs,                   # {name: evaluate() result or CMC array}, o
         label = name + (f" (R1 {r['rank1']:.1%}, mAP {r['mAP']:.1%})" if isinstance(r, dict) else '')
         ax.plot(np.arange(1, len(cmc) + 1), cmc, marker='o', ms=3, label=label.strip())
     ax.set(xlabel='rank', ylabel='matching rate', ylim=(0, 1.02), title=title)
+    from matplotlib.ticker import MaxNLocator
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))        # ranks are whole numbers
     ax.grid(alpha=.3); ax.legend(fontsize=8, loc='lower right')
     return ax
 
@@ -251,12 +253,16 @@ def show_ranked(query:Sequence[Sample], gallery:Sequence[Sample], # the samples 
     fig, axs = plt.subplots(len(qidx), k + 1, figsize=figsize or (1.1 * (k + 1), 2.6 * len(qidx)), squeeze=False)
     for row, q in zip(axs, qidx):
         row[0].imshow(_framed(read_image(query[q].path), MATCH_COLOURS['query']))
-        row[0].set_title(f"query {q}\npid {query[q].pid} cam {query[q].camid}", fontsize=7)
+        row[0].set_title(f"query {q}\npid {query[q].pid} c{query[q].camid + 1}", fontsize=7)   # c1..c6, as in the file names
         for ax, (j, dist, kind) in zip(row[1:], ranked_list(distmat, q, query, gallery, k)):
             ax.imshow(_framed(read_image(gallery[j].path), MATCH_COLOURS[kind]))
-            ax.set_title(f"d={dist:.3f}\npid {gallery[j].pid} cam {gallery[j].camid}", fontsize=7)
+            ax.set_title(f"d={dist:.3f}\npid {gallery[j].pid} c{gallery[j].camid + 1}", fontsize=7)
         for ax in row: ax.axis('off')
-    fig.tight_layout()
+    from matplotlib.patches import Patch
+    what = dict(query='query', match='same person', wrong='another person', ignored='ignored (same person, same camera)')
+    fig.legend(handles=[Patch(color=np.array(MATCH_COLOURS[k]) / 255, label=v) for k, v in what.items()],
+               loc='lower center', ncol=4, fontsize=7, frameon=False)
+    fig.tight_layout(rect=(0, 0.9 / (2.6 * len(qidx) + 0.9), 1, 1))   # room for the legend below
     return fig
 
 # %% ../nbs/04_eval.ipynb #cff9dc33

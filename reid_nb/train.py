@@ -555,6 +555,7 @@ class RunLock:
         except ImportError: return self                               # not POSIX: no lock
         if self.path.parent.exists() and not self.path.parent.is_dir():
             raise NotADirectoryError(errno.ENOTDIR, 'is a file, not a folder (--out)', str(self.path.parent))
+        self.created = not self.path.parent.exists()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         f = open(self.path, 'a+')
         try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -566,7 +567,10 @@ class RunLock:
         self.f = f
         return self
     def __exit__(self, *exc):
-        if self.f is not None: self.f.close(); self.f = None         # closing the file releases the lock
+        if self.f is None: return
+        self.f.close(); self.f = None                                # closing the file releases the lock
+        if self.created and [p.name for p in self.path.parent.iterdir()] == ['.lock']:   # a run that wrote nothing
+            with contextlib.suppress(OSError): self.path.unlink(); self.path.parent.rmdir()
 
 # %% ../nbs/03_train.ipynb #57cd82e9
 def run_demo(out:str='reid_nb_demo',   # folder for the data set, the run and the figures

@@ -10,7 +10,7 @@ ENV = {**os.environ, 'NO_ALBUMENTATIONS_UPDATE': '1', 'MPLBACKEND': 'Agg'}
 
 def _cli(*args):
     exe = shutil.which('reid_nb_data')
-    cmd = [exe] if exe else [sys.executable, '-c', 'from reid_nb.data import reid_nb_data; reid_nb_data()']
+    cmd = [exe] if exe else [sys.executable, '-c', 'from reid_nb.cli import reid_nb_data; reid_nb_data()']
     return subprocess.run(cmd + list(args), capture_output=True, text=True, env=ENV, timeout=300)
 
 def test_cli_writes_market_layout(tmp_path):

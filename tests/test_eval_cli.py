@@ -11,7 +11,7 @@ SCRIPT = Path(tempfile.mkdtemp(prefix='reid_nb_eval_cli_'))/'reid_nb_eval'
 def run_cli(*args, timeout=300):
     "Run `reid_nb_eval ARGS` in a fresh interpreter, through a script shaped like the console-script wrapper."
     if not SCRIPT.exists():   # as pip's wrapper; fastcore's call_parse reads sys.argv only when called from __main__
-        SCRIPT.write_text('import sys\nfrom reid_nb.eval import reid_nb_eval\nsys.exit(reid_nb_eval())\n')
+        SCRIPT.write_text('import sys\nfrom reid_nb.cli import reid_nb_eval\nsys.exit(reid_nb_eval())\n')
     return subprocess.run([sys.executable, str(SCRIPT), *map(str, args)], capture_output=True, text=True, env=ENV, timeout=timeout)
 
 @pytest.fixture(scope='module')
@@ -42,9 +42,11 @@ def test_end_to_end(setup):
 
 def test_rerank_euclidean_matches_python_api(setup, capsys):
     "Called from Python with arguments, the command runs in-process; its numbers are `eval_checkpoint`'s."
-    from reid_nb.eval import eval_checkpoint, reid_nb_eval
+    from reid_nb.eval import eval_checkpoint
+    from reid_nb.cli import reid_nb_eval
     root, _ = setup
-    reid_nb_eval(data=str(root/'market'), ckpt=str(root/'model.pth'), json=str(root/'rr.json'), rerank=True, metric='euclidean', device='cpu')
+    reid_nb_eval(['--data', str(root/'market'), '--ckpt', str(root/'model.pth'), '--json', str(root/'rr.json'), '--rerank',
+                  '--metric', 'euclidean', '--device', 'cpu'])
     res = json.loads((root/'rr.json').read_text())
     ref = eval_checkpoint(root/'market', root/'model.pth', metric='euclidean', rerank=True, device='cpu')
     assert res['rerank'] is True and res['metric'] == 'euclidean'
@@ -62,9 +64,9 @@ class _Result:
 
 def run_inproc(capsys, **kw):
     "The command's function in this process (same error handling as the console script, no interpreter start-up)."
-    from reid_nb.eval import reid_nb_eval
+    from reid_nb.cli import reid_nb_eval
     capsys.readouterr()
-    with pytest.raises(SystemExit) as e: reid_nb_eval(**{k: str(v) for k, v in kw.items()})
+    with pytest.raises(SystemExit) as e: reid_nb_eval([a for k, v in kw.items() for a in (f'--{k}', str(v))])
     return _Result(e.value.code, capsys.readouterr().err)
 
 def test_bad_inputs(setup, tmp_path, capsys):
@@ -85,7 +87,7 @@ def test_zero_valid_queries(setup, tmp_path):
     "A gallery holding only distractors: no query can be matched -> clear error, non-zero exit."
     root, _ = setup
     src, dst = root/'market', tmp_path/'nomatch'
-    shutil.copytree(src/'query', dst/'query'); shutil.copytree(src/'bounding_box_train', dst/'bounding_box_train')
+    shutil.copytree(src/'query', dst/'query')   # no bounding_box_train/: evaluation does not need it
     (dst/'bounding_box_test').mkdir()
     for f in sorted((src/'bounding_box_test').glob('*.jpg')):
         if not f.name.startswith('-1'): shutil.copy(f, dst/'bounding_box_test'/('0000' + f.name[f.name.index('_'):]))

@@ -8,7 +8,8 @@ import torch
 from reid_nb.data import make_synthetic_market, Market1501
 from reid_nb.model import ReIDNet, save_checkpoint
 from reid_nb.eval import distance_matrix
-from reid_nb.search import Gallery, GalleryError, reid_nb_search, topk_search, recall_at_k, import_faiss
+from reid_nb.search import Gallery, GalleryError, topk_search, recall_at_k, import_faiss
+from reid_nb.cli import reid_nb_search
 
 SIZE = (64, 32)
 
@@ -16,7 +17,7 @@ SIZE = (64, 32)
 def cli(*args, timeout=300):
     "Run the installed console script (or the module's entry point if it is not on PATH)"
     exe = Path(sys.executable).parent / 'reid_nb_search'
-    cmd = [str(exe)] if exe.exists() else [sys.executable, '-c', 'from reid_nb.search import reid_nb_search; reid_nb_search()']
+    cmd = [str(exe)] if exe.exists() else [sys.executable, '-c', 'from reid_nb.cli import reid_nb_search; reid_nb_search()']
     return subprocess.run(cmd + [str(a) for a in args], capture_output=True, text=True, timeout=timeout)
 
 

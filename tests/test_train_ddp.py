@@ -1,4 +1,4 @@
-"""`torchrun --nproc_per_node=2 -m reid_nb.train` on CPU (gloo): both ranks end with identical parameters, and the loss
+"""`torchrun --nproc_per_node=2 -m reid_nb.cli train` on CPU (gloo): both ranks end with identical parameters, and the loss
 matches a single-process run on the same global batches.
 
 Why they can match: `train` splits each global P×K batch over the ranks (`RankShare`) and, with `global_mining`,
@@ -26,9 +26,9 @@ def runs(tmp_path_factory):
     make_synthetic_market(market, n_train_ids=8, n_test_ids=4, size=(64, 32), seed=0)
     common = ['--data', str(market), *ARGS]
     ddp = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2',   # = torchrun
-                          '-m', 'reid_nb.train', '--', *common, '--out', str(tmp/'ddp')], env=ENV, capture_output=True, text=True, timeout=600)
+                          '-m', 'reid_nb.cli', 'train', *common, '--out', str(tmp/'ddp')], env=ENV, capture_output=True, text=True, timeout=600)
     assert ddp.returncode == 0, ddp.stdout[-2000:] + ddp.stderr[-4000:]
-    one = subprocess.run([sys.executable, '-m', 'reid_nb.train', *common, '--out', str(tmp/'one')], env=ENV,
+    one = subprocess.run([sys.executable, '-m', 'reid_nb.cli', 'train', *common, '--out', str(tmp/'one')], env=ENV,
                          capture_output=True, text=True, timeout=600)
     assert one.returncode == 0, one.stderr[-4000:]
     return tmp, ddp
@@ -43,7 +43,7 @@ def test_ranks_end_with_identical_parameters(runs):
 
 def test_only_rank0_writes_and_logs(runs):
     tmp, ddp = runs
-    assert sorted(p.name for p in (tmp/'ddp').iterdir()) == ['best.pth', 'curves.png', 'last.pth', 'metrics.jsonl',
+    assert sorted(p.name for p in (tmp/'ddp').iterdir()) == ['.lock', 'best.pth', 'curves.png', 'last.pth', 'metrics.jsonl',
                                                             'weights_rank0.sha256', 'weights_rank1.sha256']
     assert [r['epoch'] for r in log(tmp/'ddp'/'metrics.jsonl')] == list(range(1, EPOCHS + 1))
     assert ddp.stdout.count('epoch   1 ') == 1                # one progress line per epoch, from rank 0 only
@@ -63,7 +63,7 @@ def test_loss_and_weights_match_single_process(runs):
 def test_global_mining_matters(runs, tmp_path):
     "Mining on each rank's half-batch is a different loss: the comparison above would catch it."
     tmp, _ = runs
-    r = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2', '-m', 'reid_nb.train', '--',
+    r = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2', '-m', 'reid_nb.cli', 'train',
                         '--data', str(tmp/'market'), *ARGS, '--epochs', '1', '--no-global_mining', '--out', str(tmp_path/'local')],
                        env=ENV, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-4000:]
