@@ -233,6 +233,7 @@ def eval_parser() -> Parser:
 def _run_eval(a):
     import json
     from reid_nb.eval import eval_checkpoint, format_results, JSON_KEYS, plot_cmc
+    from reid_nb.model import atomic_write_text, make_folder
     res = eval_checkpoint(a.data, a.ckpt, metric=a.metric, rerank=a.rerank, flip=a.flip, batch_size=a.batch_size,
                           num_workers=a.num_workers, device=None if a.device == 'auto' else a.device,
                           size=tuple(a.size) if a.size else None, progress=sys.stderr.isatty())
@@ -240,12 +241,11 @@ def _run_eval(a):
     out = {k: res[k] for k in JSON_KEYS} | {k: res[k] for k in ('metric', 'rerank', 'flip', 'size', 'ckpt', 'data')}
     out['cmc'] = [round(float(v), 6) for v in res['cmc']]
     if a.json:
-        from reid_nb.model import atomic_write_text
         atomic_write_text(a.json, json.dumps(out, indent=1)); print(f"wrote {a.json}")
     if a.plot:
         import matplotlib.pyplot as plt
         ax = plot_cmc({Path(a.ckpt).name: res})
-        Path(a.plot).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        make_folder(Path(a.plot).expanduser().parent)
         ax.figure.savefig(Path(a.plot).expanduser(), dpi=120, bbox_inches='tight'); plt.close(ax.figure)
         print(f"wrote {a.plot}")
 
@@ -276,6 +276,7 @@ def search_parser() -> Parser:
 def _run_search(a):
     import torch
     from reid_nb.search import Gallery, load_model, format_results, plot_search
+    from reid_nb.model import make_folder
     model, size = load_model(a.ckpt, tuple(a.size) if a.size else None)
     device = ('cuda' if torch.cuda.is_available() else 'cpu') if a.device == 'auto' else a.device
     model.to(device)
@@ -290,7 +291,7 @@ def _run_search(a):
     if a.out:
         import matplotlib.pyplot as plt
         fig = plot_search(res)
-        Path(a.out).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        make_folder(Path(a.out).expanduser().parent)
         fig.savefig(Path(a.out).expanduser(), dpi=100); plt.close(fig)
         print(f'picture written to {a.out}')
 

@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_model.ipynb #ebde5db6
 from __future__ import annotations
-import contextlib, copy, dataclasses, importlib, json, os, socket, tempfile, threading, urllib.parse, warnings
+import contextlib, copy, dataclasses, errno, importlib, json, os, socket, tempfile, threading, urllib.parse, warnings
 from pathlib import Path
 from typing import NamedTuple, Sequence
 
@@ -21,8 +21,8 @@ from .data import Sample, ReIDDataset, reid_collate, test_tfms, IMAGENET_MEAN, I
 # %% auto #0
 __all__ = ['GeM', 'AvgPool', 'ReIDNet', 'input_norm', 'PretrainedWeightsError', 'LoadReport', 'packaged_weights',
            'weights_file_kind', 'map_in_order', 'load_pretrained', 'Features', 'extract_features', 'CheckpointError',
-           'atomic_write', 'atomic_torch_save', 'atomic_write_text', 'save_checkpoint', 'load_checkpoint',
-           'export_onnx']
+           'make_folder', 'atomic_write', 'atomic_torch_save', 'atomic_write_text', 'save_checkpoint',
+           'load_checkpoint', 'export_onnx']
 
 # %% ../nbs/02_model.ipynb #c9a49a5d
 class GeM(nn.Module):
@@ -421,6 +421,15 @@ def _fsync_dir(d:Path):
         try: os.fsync(fd)
         finally: os.close(fd)
 
+def make_folder(path) -> Path:
+    "`mkdir -p path`; a file in the way is named: `NotADirectoryError` on the first part of `path` that is a file."
+    path = Path(path).expanduser()
+    try: path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next((q for q in [*reversed(path.parents), path] if q.exists() and not q.is_dir()), path)
+        raise NotADirectoryError(errno.ENOTDIR, 'is a file, not a folder', str(blocker)) from None
+    return path
+
 def _os_error_in(e:BaseException) -> OSError|None:
     "The `OSError` behind `e`: itself, or one in its chain (torch wraps a full disk in a RuntimeError)."
     seen = set()
@@ -456,7 +465,7 @@ def atomic_torch_save(obj, path:Path):
 
 def atomic_write_text(path, text:str) -> Path:
     "Write `text` (UTF-8) to `path` atomically, creating its folder."
-    path = Path(path).expanduser(); path.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(path).expanduser(); make_folder(path.parent)
     return atomic_write(path, lambda f: f.write(text.encode('utf-8')))
 
 def save_checkpoint(path,                 # file to write, e.g. `out/last.pth` (folders are created)
@@ -469,7 +478,7 @@ def save_checkpoint(path,                 # file to write, e.g. `out/last.pth` (
                    ) -> Path:
     "Write a checkpoint atomically (temp file in the same folder, fsync, rename) and return its path."
     path = Path(path).expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(path.parent)
     m = _unwrap(model)
     state = dict(model={k: v.detach().cpu() for k, v in m.state_dict().items()},
                  model_args=_plain(getattr(m, 'cfg', None), 'model.cfg'),
@@ -491,6 +500,10 @@ def load_checkpoint(path,                  # a file written by `save_checkpoint`
     "Read a checkpoint safely (`weights_only=True`), optionally restoring model/optimizer/scheduler; returns the dict."
     p = Path(path).expanduser()
     if not p.is_file(): raise FileNotFoundError(f"checkpoint {str(path)!r}: no such file")
+    kind = weights_file_kind(p)
+    if kind == 'safetensors': raise CheckpointError(p, "holds bare weights (safetensors), not a reid_nb checkpoint: use it as --pretrained")
+    if kind not in ('torch zip', 'torch pickle'):
+        raise CheckpointError(p, f"is {kind}, not a reid_nb checkpoint (a .pth written by reid_nb_train or save_checkpoint)")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter('ignore', UserWarning)

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from fastcore.basics import patch
 from .data import read_image, ImageReadError, parse_market_name, test_tfms, IMG_EXTS
-from .model import ReIDNet, load_checkpoint, CheckpointError, atomic_torch_save, input_norm
+from .model import ReIDNet, load_checkpoint, CheckpointError, atomic_torch_save, input_norm, make_folder
 from .eval import distance_matrix, re_rank
 
 # %% ../nbs/05_search.ipynb #b3738a22
@@ -303,8 +303,7 @@ GALLERY_FORMAT, GALLERY_VERSION = 'reid_nb.gallery', 1
 @patch
 def save(self:Gallery, path)->Path:
     "Write the gallery to one file, atomically"
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = make_folder(Path(path).expanduser().parent)/Path(path).name
     state = {'format': GALLERY_FORMAT, 'version': GALLERY_VERSION, 'feats': self.feats.contiguous(),
              'paths': list(self.paths), 'pids': torch.from_numpy(self.pids), 'camids': torch.from_numpy(self.camids),
              'fingerprint': self.fingerprint, 'preprocess': self.preprocess, 'model_cfg': self.model_cfg}

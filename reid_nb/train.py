@@ -26,7 +26,8 @@ __all__ = ['RUN_FILES', 'TrainConfig', 'seed_everything', 'epoch_seed', 'rng_sta
            'start_epoch', 'DistEnv', 'dist_env', 'pick_device', 'init_distributed', 'gather_cat', 'compute_loss',
            'train_epoch', 'iters_per_epoch', 'format_record', 'build_model', 'amp_setup', 'wrap_ddp', 'evaluate_model',
            'read_metrics', 'append_metrics', 'trim_metrics', 'plot_curves', 'save_state', 'resume_config',
-           'resume_from', 'state_hash', 'move_aside', 'prepare_run_folder', 'RunLock', 'run_demo', 'save_ranked']
+           'resume_from', 'state_hash', 'move_aside', 'prepare_run_folder', 'RunLock', 'train', 'finish_run',
+           'run_demo', 'save_ranked']
 
 # %% ../nbs/03_train.ipynb #2fb7fc51
 _CHOICES = dict(mode=('pk', 'offline'), schedule=('cosine', 'step'), mining=('batch_hard', 'batch_all'),
@@ -571,6 +572,67 @@ class RunLock:
         self.f.close(); self.f = None                                # closing the file releases the lock
         if self.created and [p.name for p in self.path.parent.iterdir()] == ['.lock']:   # a run that wrote nothing
             with contextlib.suppress(OSError): self.path.unlink(); self.path.parent.rmdir()
+
+# %% ../nbs/03_train.ipynb #f166d1df
+def train(cfg:TrainConfig,       # what to train, on what, for how long
+          resume:bool=False,     # go on from OUT/last.pth (from scratch if there is none yet)
+          overwrite:bool=False,  # OUT holds a run: move it aside to OUT.1/ (OUT.2/, ...) and start afresh
+          given:set|None=None,   # on resume, the fields of `cfg` asked for on purpose (the CLI: its options); None: all
+         ) -> dict:
+    "Train a `ReIDNet` on `cfg.data`; write last/best checkpoints, metrics.jsonl and curves.png to `cfg.out`."
+    env, out = dist_env(), Path(cfg.out)
+    if env.rank != 0: return _train(cfg, resume, given, env)   # rank 0 alone owns the folder
+    with RunLock(out):
+        aside = prepare_run_folder(out, resume, overwrite)
+        if aside: print(f"moved the previous run in {out} to {aside}")
+        return _train(cfg, resume, given, env)
+
+def _train(cfg:TrainConfig, resume:bool, given:set|None, env) -> dict:
+    out = Path(cfg.out)
+    changes = {}
+    if resume and (out/'last.pth').exists(): cfg, changes = resume_config(out/'last.pth', cfg, given)
+    elif resume: print(f"resume: no {out/'last.pth'} yet, starting from scratch")
+    device = pick_device(cfg.device, env.local_rank); init_distributed(env, device)
+    main = env.rank == 0
+    data = Market1501(cfg.data)                                     # a wrong folder fails here, before any work
+    seed_everything(cfg.seed, cfg.deterministic)
+    model = build_model(cfg, data.num_train_pids)
+    if env.world_size > 1 and device.type == 'cuda':
+        from timm.layers import convert_sync_batchnorm; model = convert_sync_batchnorm(model)  # BN over the global batch
+    model = model.to(device, memory_format=torch.channels_last if cfg.channels_last else torch.preserve_format)
+    loader = make_loader(cfg, data.train, env.rank, env.world_size, input_norm(model), log=print if main else lambda *a: None)
+    opt, sched = make_optimizer(model, cfg, iters_per_epoch(loader, cfg.max_batches_per_epoch))
+    amp_dtype, scaler = amp_setup(cfg.amp, device)
+    loss_fn = TripletLoss(cfg.margin, cfg.mining if cfg.mode == 'pk' else 'none', soft=cfg.soft_margin, metric=cfg.triplet_metric)
+    start, best = resume_from(out/'last.pth', model, opt, sched, scaler, changes) if resume and (out/'last.pth').exists() else (1, -1.0)
+    if main and start > cfg.epochs: print(f"nothing to do: the run in {out} has done all {cfg.epochs} epochs (--epochs N to go on)")
+    net = wrap_ddp(model, device, find_unused=model.classifier is None) if env.world_size > 1 else model
+    ev = dict(size=cfg.size, metric=cfg.metric, batch_size=cfg.test_batch_size, device=device, num_workers=cfg.num_workers,
+              amp=None if cfg.amp and device.type == 'cuda' else False, channels_last=cfg.channels_last)
+    if main:
+        out.mkdir(parents=True, exist_ok=True); trim_metrics(out/'metrics.jsonl', start - 1)
+        for tmp in out.glob('.*.pth.*.tmp'): tmp.unlink()               # left by a kill during a checkpoint write
+        if start == 1 and cfg.eval_at_start: append_metrics(out/'metrics.jsonl', dict(epoch=0, **evaluate_model(model, data, **ev)))
+    rec, bad_seen = {}, set()
+    for epoch in range(start, cfg.epochs + 1):
+        start_epoch(loader, cfg.seed, epoch, env.rank)
+        rec = train_epoch(net, loader, loss_fn, opt, sched, scaler, cfg, epoch, device, amp_dtype, bad_seen, main and cfg.progress)
+        if main:
+            if (cfg.eval_every and epoch % cfg.eval_every == 0) or epoch == cfg.epochs: rec |= evaluate_model(model, data, **ev)
+            append_metrics(out/'metrics.jsonl', rec); print(format_record(rec), flush=True)
+            if rec.get('mAP', -1.0) > best:
+                best = rec['mAP']; save_checkpoint(out/'best.pth', model, epoch=epoch, config=asdict(cfg), metrics=rec)
+            save_state(out/'last.pth', model, opt, sched, scaler, epoch, cfg, rec, best)
+        if env.world_size > 1: dist.barrier()                       # the others wait while rank 0 evaluates and saves
+    if main: plot_curves(read_metrics(out/'metrics.jsonl'), out/'curves.png')
+    finish_run(model, out, env, cfg.rank_hashes)
+    return dict(rec, best_mAP=best)
+
+def finish_run(model, out:Path, env:DistEnv, rank_hashes:bool=False):
+    "Optionally write this rank's weights hash (to check that DDP ranks agree), then leave the process group."
+    if rank_hashes: (out/f'weights_rank{env.rank}.sha256').write_text(f"{state_hash(model, buffers=False)} {state_hash(model)}\n")
+    if env.world_size > 1 and dist.is_initialized():
+        dist.barrier(); dist.destroy_process_group()
 
 # %% ../nbs/03_train.ipynb #57cd82e9
 def run_demo(out:str='reid_nb_demo',   # folder for the data set, the run and the figures

@@ -118,11 +118,11 @@ TRAIN = [
 EVAL = [
     ('no --ckpt', ['--data', '{D}'], ['required', '--ckpt']),
     ('missing checkpoint', ['--data', '{D}', '--ckpt', '{T}/nope.pth'], ['nope.pth', 'no such file']),
-    ('checkpoint is text', ['--data', '{D}', '--ckpt', '{E}/notes.txt'], ['notes.txt']),
+    ('checkpoint is text', ['--data', '{D}', '--ckpt', '{E}/notes.txt'], ['notes.txt', 'is a text file, not a reid_nb checkpoint']),
     ('no query folder', ['--data', '{T}', '--ckpt', '{CKPT}'], ['query', 'not found']),
     ('unknown metric', ['--data', '{D}', '--ckpt', '{CKPT}', '--metric', 'hamming'], ["invalid choice: 'hamming'"]),
     ('size 0 0', ['--data', '{D}', '--ckpt', '{CKPT}', '--size', '0', '0'], ['--size', 'at least 1']),
-    ('json onto a folder path with a file in the way', ['--data', '{D}', '--ckpt', '{CKPT}', '--json', '{E}/a_file/r.json'], ['a_file']),
+    ('json onto a folder path with a file in the way', ['--data', '{D}', '--ckpt', '{CKPT}', '--json', '{E}/a_file/r.json'], ['a_file: is a file, not a folder']),
 ]
 
 SEARCH = [
@@ -135,7 +135,7 @@ SEARCH = [
     ('missing gallery', ['--ckpt', '{CKPT}', '--gallery', '{T}/nope', '--query', '{Q}'], ['nope', '--gallery']),
     ('missing query image', ['--ckpt', '{CKPT}', '--gallery', '{E}/gallery.pth', '--query', '{T}/me.jpg'], ['me.jpg']),
     ('query is text', ['--ckpt', '{CKPT}', '--gallery', '{E}/gallery.pth', '--query', '{E}/notes.txt'], ['notes.txt']),
-    ('checkpoint is ONNX', ['--ckpt', '{E}/model.onnx', '--gallery', '{E}/gallery.pth', '--query', '{Q}'], ['model.onnx']),
+    ('checkpoint is ONNX', ['--ckpt', '{E}/model.onnx', '--gallery', '{E}/gallery.pth', '--query', '{Q}'], ['model.onnx', 'is an ONNX model, not a reid_nb checkpoint']),
     ('no --query', ['--ckpt', '{CKPT}', '--gallery', '{E}/gallery.pth'], ['required', '--query']),
 ]
 
@@ -185,7 +185,7 @@ def test_concurrent_run_is_refused_with_the_holders_pid(env, tmp_path):
     with RunLock(out):
         r = run('reid_nb_train', ['--data', env/'market', '--out', out, *TINY])
         assert_one_line(r, 'reid_nb_train', [str(out), f'in use by another training run (pid {os.getpid()})'])
-    assert [p.name for p in out.iterdir()] == ['.lock']        # the refused run wrote nothing
+        assert [p.name for p in out.iterdir()] == ['.lock']    # the refused run wrote nothing
 
 
 def test_two_runs_at_once_end_with_one_consistent_run(env, tmp_path):
