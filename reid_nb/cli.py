@@ -198,10 +198,11 @@ def _run_demo(a):
     for name in ('before', 'after'):
         m = r[name]; print(f"{name + ' training':16}{m['rank1']:8.1%}{m['rank5']:8.1%}{m['rank10']:9.1%}{m['mAP']:8.1%}")
     q = sorted((out/'data'/'query').glob('*.jpg'))[0].name
-    print(f"done in {r['seconds']:.0f} s. Written:\n"
-          f"  {out/'data'}          the data set (Market-1501 layout; sample_grid.png: a picture of it)\n"
-          f"  {out/'run'/'best.pth'}  the best checkpoint; beside it last.pth, metrics.jsonl, curves.png\n"
-          f"  {out/'ranked.png'}        the top-8 gallery images of 4 queries (green: same person)\n"
+    written = [(out/'data', 'the data set, in the Market-1501 layout'),
+               (out/'run'/'best.pth', 'the best checkpoint; beside it last.pth (to resume), metrics.jsonl, curves.png'),
+               (out/'ranked.png', 'four queries and their top 8 (green: same person, red: another, grey: ignored)')]
+    w = max(len(str(p)) for p, _ in written)
+    print(f"done in {r['seconds']:.0f} s. Written:\n" + ''.join(f"  {str(p):{w}}  {what}\n" for p, what in written) +
           f"Next:\n"
           f"  reid_nb_eval --data {out/'data'} --ckpt {out/'run'/'best.pth'} --plot {out/'cmc.png'}\n"
           f"  reid_nb_search --ckpt {out/'run'/'best.pth'} --gallery {out/'data'/'bounding_box_test'} "

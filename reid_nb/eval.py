@@ -262,7 +262,7 @@ def show_ranked(query:Sequence[Sample], gallery:Sequence[Sample], # the samples 
     what = dict(query='query', match='same person', wrong='another person', ignored='ignored (same person, same camera)')
     fig.legend(handles=[Patch(color=np.array(MATCH_COLOURS[k]) / 255, label=v) for k, v in what.items()],
                loc='lower center', ncol=4, fontsize=7, frameon=False)
-    fig.tight_layout(rect=(0, 0.9 / (2.6 * len(qidx) + 0.9), 1, 1))   # room for the legend below
+    fig.tight_layout(rect=(0, 0.3 / (2.6 * len(qidx)), 1, 1))         # room for the legend below
     return fig
 
 # %% ../nbs/04_eval.ipynb #cff9dc33

@@ -542,5 +542,5 @@ def format_results(result:SearchResult)->str:
         for c in range(result.indices.shape[1]):
             pid, cam = result.pids[r, c], result.camids[r, c]
             lines.append(f"{c + 1:>6} {result.distances[r, c]:>9.4f} {pid if pid >= 0 else '-':>5} "
-                         f"{cam + 1 if cam >= 0 else '-':>4}  {result.paths[r][c]}")
+                         f"{f'c{cam + 1}' if cam >= 0 else '-':>4}  {result.paths[r][c]}")   # c1..c6, as in the file names
     return '\n'.join(lines)

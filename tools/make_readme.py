@@ -2,7 +2,8 @@
 
 `nbdev_readme` needs Quarto, which cannot be installed on our machines, so this script does the
 same job with the standard library: markdown cells are copied, code cells become ```python blocks
-with their text outputs, and PNG outputs are written to nbs/images/readme_*.png and linked.
+with their text outputs, and PNG outputs are written to nbs/images/readme_*.png and linked; markdown links to
+images/ (beside the notebook) become nbs/images/.
 Cells marked `#| hide` are left out; `#| echo: false` keeps only the output. Run by tools/run_tests.sh,
 which fails when the README is out of step with the notebook."""
 import base64, json, re, sys
@@ -23,7 +24,7 @@ def convert(nb):
     for i, cell in enumerate(nb['cells']):
         src = _src(cell); d = _directives(src)
         if 'hide' in d or d.get('include') == 'false': continue
-        if cell['cell_type'] == 'markdown': parts.append(src.strip('\n')); continue
+        if cell['cell_type'] == 'markdown': parts.append(src.strip('\n').replace('](images/', '](nbs/images/')); continue   # links from the repo root
         if cell['cell_type'] != 'code': continue
         body = _strip_directives(src)
         if body and d.get('echo') != 'false': parts.append(f'```python\n{body}\n```')
