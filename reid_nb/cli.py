@@ -136,7 +136,7 @@ def module_dict(name:str, module:str='reid_nb.train') -> dict:
 def train_parser(prog:str='reid_nb_train') -> Parser:
     "An option `--NAME` for every `TrainConfig` field (its comment is the help), plus `--resume` and `--overwrite`."
     p = Parser(prog, "Train a person re-ID model on a folder in the Market-1501 layout.",
-               epilog="Several GPUs: torchrun --nproc_per_node N -m reid_nb.cli train --data DIR --out DIR ...")
+               epilog="Several GPUs: torchrun --nproc_per_node N -m reid_nb.cli -- train --data DIR --out DIR ...")
     choices = module_dict('_CHOICES')
     for name, d, doc in config_fields():
         kw = dict(default=d, help=doc)
@@ -306,6 +306,7 @@ COMMANDS = dict(data=reid_nb_data, train=reid_nb_train, demo=reid_nb_demo, eval=
 def main(argv:list|None=None): # `COMMAND [options]` (default: the command line)
     "`python -m reid_nb.cli COMMAND [options]`: run `reid_nb_COMMAND` with the options."
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ['--']: argv = argv[1:]     # torchrun ... -m reid_nb.cli -- train ...
     if not argv or argv[0] not in COMMANDS:
         print(f"usage: python -m reid_nb.cli {{{','.join(COMMANDS)}}} [options]   (COMMAND --help for its options)", file=sys.stderr)
         sys.exit(2)

@@ -52,7 +52,7 @@ def test_cli_end_to_end(setup):
             '--out', tmp/'ranked.png', '--save-gallery', tmp/'g.pth')
     assert p.returncode == 0, p.stderr
     lines = p.stdout.splitlines()
-    assert lines[0].startswith(f"gallery of {len(s['mk'].gallery)} saved to")
+    assert lines[0].startswith(f"gallery of {len(s['mk'].gallery)} images saved to")
     blocks = [i for i, l in enumerate(lines) if l.startswith('query ')]
     assert len(blocks) == 2 and queries[0] in lines[blocks[0]]
     ranks = [l.split() for l in lines[blocks[0] + 2:blocks[1]]]
@@ -97,7 +97,7 @@ def test_cli_bad_input(setup, capsys, case):
         'other size':       (['--ckpt', s['ckpt'], '--gallery', tmp/'g.pth', '--query', q, '--size', 96, 48], 'image size'),
         'not a gallery':    (['--ckpt', s['ckpt'], '--gallery', s['ckpt'], '--query', q], 'model checkpoint'),
         'missing gallery':  (['--ckpt', s['ckpt'], '--gallery', tmp/'nowhere', '--query', q], 'nowhere'),
-        'no ckpt':          (['--gallery', tmp/'g.pth', '--query', q], '--ckpt is required'),
+        'no ckpt':          (['--gallery', tmp/'g.pth', '--query', q], 'the following arguments are required: --ckpt'),
         'missing ckpt':     (['--ckpt', tmp/'none.pth', '--gallery', tmp/'g.pth', '--query', q], 'none.pth'),
         'bad ckpt':         (['--ckpt', s['bad'], '--gallery', tmp/'g.pth', '--query', q], 'broken.jpg'),
         'bad metric':       (['--ckpt', s['ckpt'], '--gallery', tmp/'g.pth', '--query', q, '--metric', 'cos'], 'metric'),

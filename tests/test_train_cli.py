@@ -35,8 +35,8 @@ def test_train_cli_bad_folder_fails_before_training(tmp_path):
     (tmp_path/'empty').mkdir()
     r = subprocess.run([script('reid_nb_train'), '--data', str(tmp_path/'empty'), '--out', str(tmp_path/'run'), '--pretrained', 'none'],
                        env=ENV, capture_output=True, text=True, timeout=300)
-    assert r.returncode != 0
-    assert 'bounding_box_train' in r.stderr and 'FileNotFoundError' in r.stderr
+    assert r.returncode == 2 and 'Traceback' not in r.stderr
+    assert r.stderr.startswith('reid_nb_train: error: ') and 'bounding_box_train' in r.stderr
     assert not (tmp_path/'run').exists()
 
 def test_demo_cli_short(tmp_path):

@@ -26,7 +26,7 @@ def runs(tmp_path_factory):
     make_synthetic_market(market, n_train_ids=8, n_test_ids=4, size=(64, 32), seed=0)
     common = ['--data', str(market), *ARGS]
     ddp = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2',   # = torchrun
-                          '-m', 'reid_nb.cli', 'train', *common, '--out', str(tmp/'ddp')], env=ENV, capture_output=True, text=True, timeout=600)
+                          '-m', 'reid_nb.cli', '--', 'train', *common, '--out', str(tmp/'ddp')], env=ENV, capture_output=True, text=True, timeout=600)
     assert ddp.returncode == 0, ddp.stdout[-2000:] + ddp.stderr[-4000:]
     one = subprocess.run([sys.executable, '-m', 'reid_nb.cli', 'train', *common, '--out', str(tmp/'one')], env=ENV,
                          capture_output=True, text=True, timeout=600)
@@ -63,7 +63,7 @@ def test_loss_and_weights_match_single_process(runs):
 def test_global_mining_matters(runs, tmp_path):
     "Mining on each rank's half-batch is a different loss: the comparison above would catch it."
     tmp, _ = runs
-    r = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2', '-m', 'reid_nb.cli', 'train',
+    r = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2', '-m', 'reid_nb.cli', '--', 'train',
                         '--data', str(tmp/'market'), *ARGS, '--epochs', '1', '--no-global_mining', '--out', str(tmp_path/'local')],
                        env=ENV, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-4000:]

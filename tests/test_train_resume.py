@@ -16,7 +16,7 @@ def market(tmp_path_factory):
     make_synthetic_market(root, n_train_ids=8, n_test_ids=4, size=(64, 32), seed=0)
     return root
 
-def cmd(market, out, *extra): return [sys.executable, '-m', 'reid_nb.train', '--data', str(market), '--out', str(out), *ARGS, *extra]
+def cmd(market, out, *extra): return [sys.executable, '-m', 'reid_nb.cli', 'train', '--data', str(market), '--out', str(out), *ARGS, *extra]
 
 def n_lines(path): return len(path.read_text().splitlines()) if path.exists() else 0
 
