@@ -15,8 +15,9 @@ from .data import Sample, Market1501, read_image
 from .model import ReIDNet, CheckpointError, extract_features, load_checkpoint
 
 # %% auto #0
-__all__ = ['MATCH_COLOURS', 'JSON_KEYS', 'distance_matrix', 'evaluate_loop', 'evaluate', 're_rank', 'plot_cmc', 'ranked_list',
-           'show_ranked', 'pca_2d', 'plot_embeddings', 'RetrievalExplorer', 'eval_checkpoint', 'format_results']
+__all__ = ['MATCH_COLOURS', 'JSON_KEYS', 'distance_matrix', 'evaluate_loop', 'evaluate', 'evaluate_features', 're_rank',
+           'plot_cmc', 'ranked_list', 'show_ranked', 'pca_2d', 'plot_embeddings', 'RetrievalExplorer',
+           'eval_checkpoint', 'format_results']
 
 # %% ../nbs/04_eval.ipynb #bcd95839
 def _as_tensor(x) -> torch.Tensor:
@@ -86,52 +87,138 @@ def _summary(cmc, mAP, mINP, num_valid, num_q, num_g, AP) -> dict:
                 num_valid_query=int(num_valid), num_query=int(num_q), num_gallery=int(num_g), AP=AP)
 
 # %% ../nbs/04_eval.ipynb #da031109
+def _expand_ranges(starts, lens):
+    "Concatenation of the ranges [s, s+l) and, for each element, which range it came from."
+    owner = np.repeat(np.arange(len(lens)), lens)
+    return np.arange(int(lens.sum())) - np.repeat(np.cumsum(lens) - lens, lens) + np.repeat(starts, lens), owner
+
+def _raise_nonfinite(x, what:str, side:str, unit:str, offset:int=0, total:int=None, hint:str='check the embeddings'):
+    "ValueError if rows of the 2-D array/tensor `x` hold NaN/inf: how many rows, and the first one."
+    x = x.numpy() if isinstance(x, torch.Tensor) else x
+    with np.errstate(over='ignore', invalid='ignore'): bad = np.flatnonzero(~np.isfinite(x.sum(1)))  # NaN/inf (or overflow)
+    if len(bad): bad = bad[~np.isfinite(x[bad]).all(1)]                                               # ... exactly
+    if len(bad):
+        raise ValueError(f"{what}: {len(bad)} of {total or len(x)} {side} rows hold NaN/inf {unit} "
+                         f"(first: row {offset + bad[0]}) — {hint}")
+
+def _check_ids(shape, q_pids, g_pids, q_camids, g_camids, what='distmat'):
+    q_pids, g_pids, q_camids, g_camids = (np.asarray(a).reshape(-1) for a in (q_pids, g_pids, q_camids, g_camids))
+    if len(shape) != 2 or tuple(shape) != (len(q_pids), len(g_pids)) or len(q_camids) != len(q_pids) or len(g_camids) != len(g_pids):
+        raise ValueError(f"evaluate: {what} {tuple(shape)} must be (num_query, num_gallery) = ({len(q_pids)}, {len(g_pids)}), "
+                         f"with {len(q_camids)} query and {len(g_camids)} gallery camids")
+    return q_pids, g_pids, q_camids, g_camids
+
+def _gallery_index(g_pids, g_camids) -> dict:
+    "The gallery grouped by pid (to find each query's same-pid images without a dense comparison)."
+    order = np.argsort(g_pids, kind='stable')
+    return dict(order=order, pids=g_pids[order], cams=g_camids, junk=np.flatnonzero(g_pids == -1),
+                bits=max(1, (len(g_pids) - 1).bit_length()))
+
+def _f32_keys(r, v, c, bits:int):
+    "uint64 keys that sort like (row, distance, column): monotone float32 bits between the row and column bits."
+    u = (v + np.float32(0)).view(np.uint32)                       # + 0 turns -0.0 into 0.0: they tie in a sort
+    u = np.where(u >= np.uint32(2**31), ~u, u | np.uint32(2**31)).astype(np.uint64)
+    return (r.astype(np.uint64) << np.uint64(32 + bits)) | (u << np.uint64(bits)) | c.astype(np.uint64)
+
+def _block_ranks(D, q_pids, q_camids, gi):
+    "For each query (row of `D`): number of true matches, rank of the first and of the last, Σ precision at the matches."
+    B = len(D)
+    lo, hi = np.searchsorted(gi['pids'], q_pids, 'left'), np.searchsorted(gi['pids'], q_pids, 'right')
+    pos, r = _expand_ranges(lo, hi - lo)
+    j = gi['order'][pos]                                          # (r, j): gallery images with the query's pid
+    same_cam = gi['cams'][j] == q_camids[r]
+    good = ~same_cam & (gi['pids'][pos] != -1)                    # true matches; the rest of (r, j) is ignored
+    rg, jg = r[good], j[good]
+    n, zeros = np.bincount(rg, minlength=B), np.zeros(B, np.int64)
+    if not len(rg): return n, zeros, zeros.copy(), np.zeros(B)
+    dm = D[rg, jg]                                                # the true matches' distances
+    dlast = np.full(B, -np.inf, D.dtype); np.maximum.at(dlast, rg, dm)
+    cand = D <= dlast[:, None]                                    # only these can come before a true match
+    cand[r[same_cam], j[same_cam]] = False                        # ignored: same person and camera ...
+    if len(gi['junk']): cand[:, gi['junk']] = False               # ... and junk
+    rc, cc = np.nonzero(cand)
+    vc = D[rc, cc]
+    if D.dtype == np.float32 and (B - 1).bit_length() + 32 + gi['bits'] <= 64:
+        kt = _f32_keys(rg, dm, jg, gi['bits'])
+        o = np.argsort(kt)                                        # the matches in (row, distance, column) order
+        before = np.searchsorted(np.sort(_f32_keys(rc, vc, cc, gi['bits'])), kt[o], 'left')
+    else:                                                         # any dtype: one lexsort of candidates and matches
+        typ = np.r_[np.ones(len(rc), np.int8), np.zeros(len(rg), np.int8)]   # a match sorts before its own candidate
+        order = np.lexsort((typ, np.r_[cc, jg], np.r_[vc, dm], np.r_[rc, rg]))
+        is_m = order >= len(rc)
+        o, before = order[is_m] - len(rc), np.cumsum(~is_m)[is_m]
+    rows, start, nc = rg[o], np.cumsum(n) - n, np.bincount(rc, minlength=B)
+    rank = before - (np.cumsum(nc) - nc)[rows] + 1                # 1-based rank among the query's kept images
+    hits = np.arange(len(o)) - start[rows] + 1                    # true matches up to and including this one
+    has, first, last = n > 0, zeros, zeros.copy()
+    first[has], last[has] = rank[start[has]], rank[start[has] + n[has] - 1]
+    return n, first, last, np.bincount(rows, hits / rank, minlength=B)
+
+def _metrics(n, first, last, apsum, max_rank, nq, ng) -> dict:
+    valid = n > 0
+    nv = int(valid.sum())
+    if nv == 0: raise ValueError(f"evaluate: none of the {nq} queries has a true match in the gallery from another camera")
+    cmc = np.cumsum(np.bincount(np.minimum(first[valid], max_rank + 1) - 1, minlength=max_rank + 1)[:max_rank]) / nv
+    AP = np.where(valid, apsum / np.maximum(n, 1), np.nan)
+    return _summary(cmc, float(AP[valid].mean()), float(np.mean(n[valid] / last[valid])), nv, nq, ng, AP)
+
+def _accumulate(out, a, D, q_pids, q_camids, gi, rows):
+    "Rank the rows of the distance block `D` (queries a:a+len(D)) in sub-blocks of `rows` rows into `out`."
+    for s in range(0, len(D), rows):
+        e = min(s + rows, len(D))
+        for o, v in zip(out, _block_ranks(D[s:e], q_pids[a+s:a+e], q_camids[a+s:a+e], gi)): o[a+s:a+e] = v
+
 def evaluate(distmat:np.ndarray,   # (num_query, num_gallery) distances (smaller = more similar)
              q_pids, g_pids,       # (num_query,), (num_gallery,) person ids; gallery pid 0 = distractor, -1 = junk (ignored)
              q_camids, g_camids,   # (num_query,), (num_gallery,) camera ids
              max_rank:int=50,      # length of the CMC curve
-             chunk_size:int=None,  # queries per block; default keeps a block near 4M distances (~100 MB)
+             chunk_size:int=None,  # queries per block; default keeps a block near 4M distances
             ) -> dict:
-    "Market-1501 CMC, mAP and mINP (fractions), vectorised over blocks of queries; same numbers as `evaluate_loop`."
+    "Market-1501 CMC, mAP and mINP (fractions) by counting ranks, no full sort; same numbers as `evaluate_loop`."
     distmat = np.asarray(distmat)
-    q_pids, g_pids, q_camids, g_camids = (np.asarray(a).reshape(-1) for a in (q_pids, g_pids, q_camids, g_camids))
-    if distmat.ndim != 2 or distmat.shape != (len(q_pids), len(g_pids)) or len(q_camids) != len(q_pids) or len(g_camids) != len(g_pids):
-        raise ValueError(f"evaluate: distmat {distmat.shape} must be (num_query, num_gallery) = ({len(q_pids)}, {len(g_pids)}), "
-                         f"with {len(q_camids)} query and {len(g_camids)} gallery camids")
+    q_pids, g_pids, q_camids, g_camids = _check_ids(distmat.shape, q_pids, g_pids, q_camids, g_camids)
+    if distmat.dtype not in (np.float32, np.float64): distmat = distmat.astype(np.float64)
+    _raise_nonfinite(distmat, 'distmat', 'query', 'distances')
     nq, ng = distmat.shape
-    chunk_size = chunk_size or max(1, 2**22 // max(ng, 1))
-    nrel, first, last, ap = np.zeros(nq, np.int64), np.zeros(nq, np.int64), np.zeros(nq, np.int64), np.zeros(nq)
-    g_junk = g_pids == -1
-    for a in range(0, nq, chunk_size):
-        b = min(a + chunk_size, nq)
-        order = torch.sort(torch.from_numpy(np.ascontiguousarray(distmat[a:b], np.float32)), dim=1, stable=True).indices.numpy()
-        same_pid = g_pids[None] == q_pids[a:b, None]
-        ignore = (same_pid & (g_camids[None] == q_camids[a:b, None])) | g_junk   # same person, same camera; junk
-        keep = ~np.take_along_axis(ignore, order, 1)
-        good = np.take_along_axis(same_pid, order, 1) & keep                       # true matches in ranked order
-        r, c = np.nonzero(good)                                                    # row-major: by query, then rank
-        rank = np.cumsum(keep, 1, dtype=np.int32)[r, c]                            # 1-based rank among kept items
-        hits = np.cumsum(good, 1, dtype=np.int32)[r, c]                            # true matches up to that rank
-        n = np.bincount(r, minlength=b-a)
-        ap[a:b] = np.bincount(r, hits / rank, minlength=b-a)
-        has, start = n > 0, np.cumsum(n) - n
-        nrel[a:b] = n
-        first[a:b][has], last[a:b][has] = rank[start[has]], rank[start[has] + n[has] - 1]
-    valid = nrel > 0
-    nv = int(valid.sum())
-    if nv == 0: raise ValueError(f"evaluate: none of the {nq} queries has a true match in the gallery from another camera")
-    cmc = np.cumsum(np.bincount(np.minimum(first[valid], max_rank + 1) - 1, minlength=max_rank + 1)[:max_rank]) / nv
-    AP = np.where(valid, ap / np.maximum(nrel, 1), np.nan)
-    return _summary(cmc, float(AP[valid].mean()), float(np.mean(nrel[valid] / last[valid])), nv, nq, ng, AP)
+    gi, out = _gallery_index(g_pids, g_camids), [np.zeros(nq, np.int64) for _ in range(3)] + [np.zeros(nq)]
+    _accumulate(out, 0, distmat, q_pids, q_camids, gi, chunk_size or max(1, 2**22 // max(ng, 1)))
+    return _metrics(*out, max_rank, nq, ng)
+
+# %% ../nbs/04_eval.ipynb #e0f01beb
+def evaluate_features(qf, gf,               # (num_query, D), (num_gallery, D) embeddings: tensors or arrays
+                      q_pids, g_pids,       # (num_query,), (num_gallery,) person ids (gallery 0 = distractor, -1 = junk)
+                      q_camids, g_camids,   # (num_query,), (num_gallery,) camera ids
+                      metric:str='cosine',  # as in `distance_matrix`
+                      max_rank:int=50,      # length of the CMC curve
+                      block:int=256,        # queries whose distances are held at once
+                     ) -> dict:
+    "`evaluate(distance_matrix(qf, gf, metric), ...)` computed a block of queries at a time: memory bounded by one block."
+    qf, gf = _as_tensor(qf), _as_tensor(gf)
+    if qf.ndim != 2 or gf.ndim != 2 or qf.shape[1] != gf.shape[1]:
+        raise ValueError(f"evaluate_features: need (num_query, D) and (num_gallery, D) features, got {tuple(qf.shape)} and {tuple(gf.shape)}")
+    q_pids, g_pids, q_camids, g_camids = _check_ids((len(qf), len(gf)), q_pids, g_pids, q_camids, g_camids, 'features')
+    _raise_nonfinite(qf, 'qf', 'query', 'values'); _raise_nonfinite(gf, 'gf', 'gallery', 'values')
+    nq, ng = len(qf), len(gf)
+    gi, out = _gallery_index(g_pids, g_camids), [np.zeros(nq, np.int64) for _ in range(3)] + [np.zeros(nq)]
+    for a in range(0, nq, block):
+        D = distance_matrix(qf[a:a+block], gf, metric, chunk_size=block)
+        _raise_nonfinite(D, f'distances of queries {a}:{a+len(D)}', 'query', 'distances', a, nq,
+                         hint=f'the {metric} distance overflows float32')
+        _accumulate(out, a, D, q_pids, q_camids, gi, max(1, 2**22 // max(ng, 1)))
+    return _metrics(*out, max_rank, nq, ng)
 
 # %% ../nbs/04_eval.ipynb #3459826f
-def _joint_rows(q_g, q_q, g_g, a, b):
-    "Rows a:b of the transposed joint matrix [[q_q, q_g], [q_g.T, g_g]].T (the published code's orientation)."
+def _tcopy(dst, src, tile:int=512):
+    "`dst[:] = src.T`, copied in tiles that stay in cache (a plain strided copy of a tall slab is several times slower)."
+    for a in range(0, src.shape[0], tile): dst[:, a:a+tile] = src[a:a+tile].T
+
+def _joint_rows(q_g, q_q, g_g, a, b, out=None):
+    "Rows a:b of the transposed joint matrix [[q_q, q_g], [q_g.T, g_g]].T (the published code's orientation), into `out`."
     nq, ng = q_g.shape
-    out = np.empty((b - a, nq + ng), np.float32)
+    out = np.empty((b - a, nq + ng), np.float32) if out is None else out[:b - a]
     qa, qb, ga, gb = min(a, nq), min(b, nq), max(a, nq) - nq, max(b, nq) - nq
-    if qb > qa: out[:qb-qa, :nq], out[:qb-qa, nq:] = q_q[:, qa:qb].T, q_g[qa:qb]
-    if gb > ga: out[qb-qa:, :nq], out[qb-qa:, nq:] = q_g[:, ga:gb].T, g_g[:, ga:gb].T
+    if qb > qa: _tcopy(out[:qb-qa, :nq], q_q[:, qa:qb]); out[:qb-qa, nq:] = q_g[qa:qb]
+    if gb > ga: _tcopy(out[qb-qa:, :nq], q_g[:, ga:gb]); _tcopy(out[qb-qa:, nq:], g_g[:, ga:gb])
     return out
 
 def _joint_at(q_g, q_q, g_g, i, j):
@@ -144,16 +231,11 @@ def _joint_at(q_g, q_q, g_g, i, j):
     s = ~iq & ~jq; out[s] = g_g[j[s] - nq, i[s] - nq]
     return out
 
-def _expand_ranges(starts, lens):
-    "Concatenation of the ranges [s, s+l) and, for each element, which range it came from."
-    owner = np.repeat(np.arange(len(lens)), lens)
-    return np.arange(int(lens.sum())) - np.repeat(np.cumsum(lens) - lens, lens) + np.repeat(starts, lens), owner
-
 def re_rank(q_g, q_q, g_g,            # (nq, ng), (nq, nq), (ng, ng) distances (e.g. `distance_matrix(..., 'euclidean')`)
             k1:int=20, k2:int=6,       # k-reciprocal neighbourhood size; query-expansion size (1: none)
             lambda_value:float=0.3,    # weight of the original distance in the result
-            chunk_size:int=1024,       # rows per block when finding neighbours
-            max_pairs:int=2**24,       # bound on the (query, gallery, dimension) triples summed at once
+            chunk_size:int=1024,       # rows per block when finding neighbours (memory: chunk_size × (nq+ng) float32)
+            max_pairs:int=2**18,       # bound on the (query, gallery, dimension) triples summed at once
            ) -> np.ndarray:
     "k-reciprocal re-ranking (Zhong et al. CVPR 2017): re-ranked `(nq, ng)` float32 query-gallery distances."
     q_g, q_q, g_g = (np.asarray(x, dtype=np.float32) for x in (q_g, q_q, g_g))
@@ -163,11 +245,15 @@ def re_rank(q_g, q_q, g_g,            # (nq, ng), (nq, nq), (ng, ng) distances (
     N, K, kh = nq + ng, max(k1 + 1, k2), int(np.around(k1 / 2.)) + 1
     if K > N: raise ValueError(f"re_rank: k1={k1} needs more than {k1} images, got {N}")
     rowmax, knn = np.empty(N, np.float32), np.empty((N, K), np.int64)
-    for a in range(0, N, chunk_size):                              # 1. squared, row-normalised; top K neighbours
-        r = np.square(_joint_rows(q_g, q_q, g_g, a, min(a + chunk_size, N)))
-        rowmax[a:a+len(r)] = r.max(1)
-        r /= rowmax[a:a+len(r), None]
-        knn[a:a+len(r)] = torch.topk(torch.from_numpy(r), K, dim=1, largest=False, sorted=True).indices.numpy()
+    buf = np.empty((min(chunk_size, N), N), np.float32)            # the one N-wide buffer, reused by every block
+    for a in range(0, N, chunk_size):                              # 1. row maxima of d²; top K neighbours
+        b = min(a + chunk_size, N)
+        r = _joint_rows(q_g, q_q, g_g, a, b, buf)
+        lo, hi = r.min(1), r.max(1)
+        rowmax[a:b] = np.square(np.maximum(hi, -lo))               # = max of the squares, exactly
+        if lo.min() < 0: np.abs(r, out=r)                          # d²/rowmax orders a row like |d|
+        knn[a:b] = torch.topk(torch.from_numpy(r), K, dim=1, largest=False, sorted=True).indices.numpy()
+    del buf
     ar = np.arange(N)
     def reciprocal(k):                                             # k-reciprocal sets, -1 where not reciprocal
         f = knn[:, :k]
@@ -194,18 +280,20 @@ def re_rank(q_g, q_q, g_g,            # (nq, ng), (nq, nq), (ng, ng) distances (
     Vq, Vg = V[:nq].tocsr(), V[nq:].tocsc()                        # 4. Σ min(V_q, V_g) through the gallery's columns
     q_nnz, g_colnnz = np.diff(Vq.indptr), np.diff(Vg.indptr)
     pairs = np.cumsum(np.bincount(np.repeat(np.arange(nq), q_nnz), g_colnnz[Vq.indices], minlength=nq))
-    jac, a = np.empty((nq, ng), np.float32), 0
-    while a < nq:
+    out, lam, a = np.empty((nq, ng), np.float32), np.float32(lambda_value), 0
+    while a < nq:                                                  # small blocks: the dense accumulator stays in cache
         b = max(a + 1, int(np.searchsorted(pairs, (pairs[a-1] if a else 0) + max_pairs, side='right')))
         lo, hi = Vq.indptr[a], Vq.indptr[b]
         dims = Vq.indices[lo:hi]
         offs, owner = _expand_ranges(Vg.indptr[dims], g_colnnz[dims])
         qi = np.repeat(np.arange(b - a), q_nnz[a:b])[owner]
         m = np.minimum(Vq.data[lo:hi][owner], Vg.data[offs])
-        tmin = np.bincount(qi * ng + Vg.indices[offs], m, minlength=(b - a) * ng).reshape(b - a, ng).astype(np.float32)
-        jac[a:b] = 1 - tmin / (2. - tmin)
+        t = np.bincount(qi * ng + Vg.indices[offs], m, minlength=(b - a) * ng).reshape(b - a, ng).astype(np.float32)
+        o = out[a:b]                                               # written in place, in float32 as in the original:
+        np.subtract(2, t, out=o); np.divide(t, o, out=o); np.subtract(1, o, out=o); o *= 1 - lam   # (1-λ)·Jaccard
+        np.square(q_g[a:b], out=t); t /= rowmax[a:b, None]; t *= lam; o += t                       # + λ·d²/rowmax
         a = b
-    return jac * (1 - lambda_value) + np.square(q_g) / rowmax[:nq, None] * lambda_value
+    return out
 
 # %% ../nbs/04_eval.ipynb #b296d882
 def plot_cmc(runs,                   # {name: evaluate() result or CMC array}, or one result

@@ -18,7 +18,7 @@ from .data import (Market1501, ReIDDataset, PKSampler, reid_collate, train_tfms,
                           IMAGENET_MEAN, IMAGENET_STD)
 from .triplets import TripletDataset, TripletLoss
 from .model import ReIDNet, extract_features, save_checkpoint, load_checkpoint, input_norm
-from .eval import distance_matrix, evaluate, show_ranked
+from .eval import distance_matrix, evaluate, evaluate_features, show_ranked
 
 # %% auto #0
 __all__ = ['RUN_FILES', 'TrainConfig', 'seed_everything', 'epoch_seed', 'rng_state', 'set_rng_state', 'lr_factor',
@@ -428,7 +428,7 @@ def evaluate_model(model, data:Market1501,     # the model (any mode; restored a
     kw = dict(batch_size=batch_size, device=device, num_workers=num_workers, size=size, amp=amp,
               progress=False, channels_last=channels_last)
     q, g = extract_features(model, data.query, **kw), extract_features(model, data.gallery, **kw)
-    r = evaluate(distance_matrix(q.feats, g.feats, metric=metric), q.pids, g.pids, q.camids, g.camids)
+    r = evaluate_features(q.feats, g.feats, q.pids, g.pids, q.camids, g.camids, metric=metric)
     return {k: float(r[k]) for k in ('rank1', 'rank5', 'rank10', 'mAP', 'mINP')}
 
 # %% ../nbs/03_train.ipynb #b041171d
