@@ -472,8 +472,9 @@ def eval_checkpoint(data,                  # Market-1501-style folder (needs que
     if rerank:
         m = 'euclidean' if metric == 'euclidean' else 'cosine'
         distmat = re_rank(distance_matrix(qf.feats, gf.feats, m), distance_matrix(qf.feats, qf.feats, m), distance_matrix(gf.feats, gf.feats, m))
-    else: distmat = distance_matrix(qf.feats, gf.feats, metric)
-    res = evaluate(distmat, qf.pids, gf.pids, qf.camids, gf.camids, max_rank=max_rank)
+        res = evaluate(distmat, qf.pids, gf.pids, qf.camids, gf.camids, max_rank=max_rank)
+    else:   # block by block: no (num_query, num_gallery) matrix in memory
+        res = evaluate_features(qf.feats, gf.feats, qf.pids, gf.pids, qf.camids, gf.camids, metric=metric, max_rank=max_rank)
     res.update(metric=metric, rerank=bool(rerank), flip=bool(flip), size=list(size), ckpt=str(ckpt), data=str(ds.root),
                eval_seconds=round(time.perf_counter() - t0, 3))
     return res
