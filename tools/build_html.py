@@ -173,6 +173,8 @@ def build(out=ROOT/'site', root=ROOT, force=False, quiet=False):
     static = out/'_static'
     static.mkdir(parents=True, exist_ok=True)
     copy_assets(static)
+    if (nbs/'images').is_dir():   # pictures the notebooks' markdown links to (`![](images/...)`), as Quarto copies them
+        shutil.copytree(nbs/'images', out/'images', dirs_exist_ok=True)
     rels = page_order(proc, nbs)
     nbs_, pages = {}, []
     for r in rels:
