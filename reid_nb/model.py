@@ -22,7 +22,7 @@ from .data import Sample, ReIDDataset, reid_collate, test_tfms, IMAGENET_MEAN, I
 __all__ = ['GeM', 'AvgPool', 'ReIDNet', 'input_norm', 'PretrainedWeightsError', 'LoadReport', 'packaged_weights',
            'weights_file_kind', 'map_in_order', 'load_pretrained', 'Features', 'extract_features', 'CheckpointError',
            'make_folder', 'atomic_write', 'atomic_torch_save', 'atomic_write_text', 'save_checkpoint',
-           'load_checkpoint', 'export_onnx']
+           'load_checkpoint', 'export_onnx', 'onnx_cache_dir', 'ort_session']
 
 # %% ../nbs/02_model.ipynb #c9a49a5d
 class GeM(nn.Module):
@@ -353,6 +353,20 @@ def _worker_init(_):
     with contextlib.suppress(ImportError):
         import cv2; cv2.setNumThreads(1)
 
+def _prefetched_batches(ds, batch_size:int, threads:int=2, ahead:int=3):
+    "`reid_collate` batches of `ds` in order, each read and transformed by a thread pool up to `ahead` batches before it is needed."
+    from concurrent.futures import ThreadPoolExecutor
+    starts = range(0, len(ds), batch_size)
+    def load(i): return reid_collate([ds[j] for j in range(i, min(i + batch_size, len(ds)))])
+    pool = ThreadPoolExecutor(threads, thread_name_prefix='reid_nb_decode')
+    try:
+        pending = [pool.submit(load, i) for i in starts[:ahead]]
+        for k in range(len(starts)):
+            batch, pending[k] = pending[k].result(), None    # an unreadable image (skip_bad=False) raises here
+            if k + ahead < len(starts): pending.append(pool.submit(load, starts[k + ahead]))
+            yield batch
+    finally: pool.shutdown(wait=True, cancel_futures=True)
+
 def extract_features(model:nn.Module,    # a `ReIDNet` (or any model returning (B, D) embeddings in eval mode); left untouched
                      data,               # list of `Sample`s, or a dataset of `(image, pid, camid, index)`
                      batch_size:int=64,  # images per forward pass
@@ -364,23 +378,40 @@ def extract_features(model:nn.Module,    # a `ReIDNet` (or any model returning (
                      progress:bool=True, # show a progress bar
                      channels_last:bool=True, # NHWC memory layout for model and batches
                      fuse_bn:bool=True,  # fold BatchNorms into convolutions (on the copy)
+                     backend:str='torch', # 'torch', or 'onnxruntime': the model exported to ONNX once (cached) and run by ONNX Runtime on the CPU
+                     threads:int=None,   # onnxruntime: intra-op threads (default: torch's, i.e. the physical cores)
                     ) -> Features:
-    "Embed every image of `data` under `torch.inference_mode`; L2-normalised float32 features on CPU."
+    "Embed every image of `data` under `torch.inference_mode` (or with ONNX Runtime); L2-normalised float32 features on CPU."
+    if backend not in ('torch', 'onnxruntime'): raise ValueError(f"backend must be 'torch' or 'onnxruntime', got {backend!r}")
+    use_ort = backend == 'onnxruntime'
+    if use_ort:
+        _import_onnxruntime()                               # a missing package fails before any work
+        if device is not None and torch.device(device).type != 'cpu':
+            raise ValueError(f"backend='onnxruntime' runs on the CPU, not on {device}: use backend='torch' there")
+        device = torch.device('cpu')
     ds = ReIDDataset(list(data), test_tfms(size, *input_norm(model))) if isinstance(data, (list, tuple)) else data
     device = torch.device(device) if device is not None else next(model.parameters()).device
-    dl = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=num_workers,
-                                     collate_fn=reid_collate, pin_memory=device.type == 'cuda',
-                                     worker_init_fn=_worker_init if num_workers else None)
-    net = _inference_copy(model, device, channels_last, fuse_bn)
+    if use_ort and not num_workers: dl = _prefetched_batches(ds, batch_size)   # decoded by threads while the model runs
+    else: dl = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=num_workers,
+                                           collate_fn=reid_collate, pin_memory=device.type == 'cuda',
+                                           worker_init_fn=_worker_init if num_workers else None)
+    net = None if use_ort else _inference_copy(model, device, channels_last, fuse_bn)
+    sess = None
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     feats, pids, camids, idxs = [], [], [], []
-    with torch.inference_mode(), _autocast(device, amp):
-        for batch in tqdm(dl, desc='features', disable=not progress, leave=False):
+    with torch.inference_mode(), (contextlib.nullcontext() if use_ort else _autocast(device, amp)):
+        for batch in tqdm(dl, desc='features', disable=not progress, leave=False, total=-(-len(ds) // batch_size)):
             if batch is None: continue                      # every image of this batch was unreadable
             imgs, pid, camid, idx = batch
-            x = imgs.to(device, non_blocking=True).contiguous(memory_format=fmt)
-            f = net(x).float()
-            if flip: f = F.normalize(f + net(x.flip(3)).float(), dim=1)
+            if use_ort:
+                sess = sess or ort_session(model, tuple(imgs.shape[-2:]), threads)
+                x = np.ascontiguousarray(imgs.numpy(), dtype=np.float32)
+                f = torch.from_numpy(_ort_embed(sess, x))
+                if flip: f = F.normalize(f + torch.from_numpy(_ort_embed(sess, np.ascontiguousarray(x[..., ::-1]))), dim=1)
+            else:
+                x = imgs.to(device, non_blocking=True).contiguous(memory_format=fmt)
+                f = net(x).float()
+                if flip: f = F.normalize(f + net(x.flip(3)).float(), dim=1)
             feats.append(f.cpu()); pids.append(pid); camids.append(camid); idxs.append(idx)
     if not feats: raise ValueError(f"extract_features: none of the {len(ds)} images could be read")
     idx = torch.cat(idxs).tolist()
@@ -571,3 +602,80 @@ def _onnx_metadata(path, meta:dict):
     for k, v in meta.items(): om.metadata_props.add(key=k, value=json.dumps(_plain(v)))
     onnx.save(om, str(path))
 
+
+# %% ../nbs/02_model.ipynb #d19b74ed
+def _import_onnxruntime():
+    "The `onnxruntime` module; without it (or `onnx`, which the export needs) a one-sentence ImportError saying what to install."
+    try:
+        import onnxruntime, onnx
+    except ImportError as e:
+        raise ImportError(f"backend='onnxruntime' needs the onnxruntime and onnx packages ({e.name or e} is missing): "
+                          "pip install onnxruntime onnx") from None
+    return onnxruntime
+
+def onnx_cache_dir() -> Path:
+    "Where `ort_session` caches exported models: `$REID_NB_CACHE/onnx`, else `$XDG_CACHE_HOME/reid_nb/onnx`, else `~/.cache/reid_nb/onnx`."
+    root = os.environ.get('REID_NB_CACHE') or Path(os.environ.get('XDG_CACHE_HOME') or Path.home()/'.cache')/'reid_nb'
+    return Path(root).expanduser()/'onnx'
+
+def _fingerprint(model:nn.Module) -> str:
+    "16 hex digits hashing the model's `cfg` and `state_dict` (the same as `reid_nb.search.model_fingerprint`)."
+    import hashlib
+    m = _unwrap(model)
+    h = hashlib.sha256(json.dumps(getattr(m, 'cfg', None), sort_keys=True, default=str).encode())
+    for key, v in sorted(m.state_dict().items()):
+        v = v.detach().cpu().contiguous()
+        h.update(f'{key}|{v.dtype}|{tuple(v.shape)}'.encode())
+        h.update(v.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
+
+_ORT_SESSIONS, _ORT_LOCK, _ORT_KEEP = {}, threading.Lock(), 4   # (fingerprint, size, threads) -> session, the last 4
+_ORT_PIXELS = 4 * 256 * 128    # images per `run`: about this many pixels (4 at 256x128), so activations stay in cache
+
+def _ort_new_session(ort, path, threads:int):
+    so = ort.SessionOptions()
+    so.intra_op_num_threads, so.inter_op_num_threads = threads, 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.add_session_config_entry('session.intra_op.allow_spinning', '0')   # idle threads sleep: decoding threads need the cores
+    so.add_session_config_entry('session.dynamic_block_base', '4')        # finer work sharing: better on a busy machine
+    return ort.InferenceSession(str(path), so, providers=['CPUExecutionProvider'])
+
+def _ort_embed(sess, x:np.ndarray) -> np.ndarray:
+    "Embeddings of the float32 NCHW batch `x`, run in slices of about `_ORT_PIXELS` pixels."
+    n = max(1, _ORT_PIXELS // (x.shape[2] * x.shape[3]))
+    outs = [sess.run(None, {'images': x[i:i + n]})[0] for i in range(0, len(x), n)]
+    return outs[0] if len(outs) == 1 else np.concatenate(outs)
+
+def _ort_error(sess, model:nn.Module, size:tuple) -> float:
+    "Largest |difference| between the session's embeddings and the model's (eval mode) of two random images."
+    m = copy.deepcopy(_unwrap(model)).float().cpu().eval()
+    x = torch.randn(2, 3, *size, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode(): ref = m(x).float().numpy()
+    return float(np.abs(_ort_embed(sess, x.numpy()) - ref).max())
+
+def ort_session(model:nn.Module,       # a ReIDNet (any mode, any device: it is exported from an eval-mode CPU copy)
+                size:tuple=(256, 128), # height, width of the images it will embed
+                threads:int=None,      # intra-op threads; default: torch's (the physical cores)
+                cache_dir=None,        # where exported models are kept; default `onnx_cache_dir()`
+               ):
+    "An ONNX Runtime CPU session embedding (B, 3, H, W) `images`: exported once per model fingerprint and size, cached on disk and in the process."
+    ort = _import_onnxruntime()
+    size, threads = (int(size[0]), int(size[1])), int(threads or torch.get_num_threads())
+    fp = _fingerprint(model)
+    with _ORT_LOCK:
+        sess = _ORT_SESSIONS.get((fp, size, threads))
+        if sess is not None: return sess
+        path = Path(cache_dir or onnx_cache_dir()).expanduser()/f'{fp}_{size[0]}x{size[1]}.onnx'
+        for fresh in (not path.is_file(), True):
+            if fresh: make_folder(path.parent); export_onnx(model, path, size)   # atomic: temp file, then rename
+            try: sess = _ort_new_session(ort, path, threads); err = _ort_error(sess, model, size)
+            except Exception:
+                if fresh: raise
+                continue                                    # a damaged cached file: export again
+            if err <= 1e-4: break
+            if fresh: raise RuntimeError(f"the ONNX export of this model gives embeddings up to {err:.1e} away from its own: "
+                                         "use backend='torch' for it")
+        _ORT_SESSIONS[(fp, size, threads)] = sess
+        while len(_ORT_SESSIONS) > _ORT_KEEP: _ORT_SESSIONS.pop(next(iter(_ORT_SESSIONS)))
+    return sess

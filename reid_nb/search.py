@@ -106,6 +106,30 @@ def _as_image(x, what='image'):
         raise ValueError(f"{what}: expected an HxWx3 uint8 RGB array, got shape {x.shape} dtype {x.dtype}")
     return x
 
+class _ImageList(torch.utils.data.Dataset):
+    "`images` (paths and/or arrays) as `(image, -1, -1, index)` items for `extract_features`; unreadable: None with `skip_bad`"
+    def __init__(self, images, tfms, skip_bad): self.images, self.tfms, self.skip_bad = images, tfms, skip_bad
+    def __len__(self): return len(self.images)
+    def __getitem__(self, i):
+        try: img = _as_image(self.images[i], what=f'image {i}')
+        except ImageReadError as e:
+            if not self.skip_bad: raise
+            warnings.warn(f'skipping unreadable image: {e}'); return None
+        return self.tfms(image=img)['image'], -1, -1, i
+
+def _embed_extract(model, ds, batch_size, device, progress, backend)->tuple:
+    "`embed_images` through `extract_features` (another backend): (feats, kept indices)"
+    from reid_nb.model import extract_features
+    dim = getattr(model, 'cfg', {}).get('emb_dim', 0)
+    if not len(ds): return torch.zeros(0, dim), []
+    with warnings.catch_warnings():
+        warnings.filterwarnings('ignore', message='extract_features: ')   # unreadable images were named one by one already
+        try: ft = extract_features(model, ds, batch_size, device, progress=progress, backend=backend)
+        except ValueError as e:
+            if 'could be read' not in str(e): raise
+            return torch.zeros(0, dim), []
+    return ft.feats, [int(i) for i in ft.paths]
+
 def embed_images(model:torch.nn.Module, # a `ReIDNet` (eval-mode forward gives the embedding)
                  images:list, # image paths and/or HxWx3 uint8 RGB arrays
                  size:tuple=(256, 128), # height, width fed to the network
@@ -113,9 +137,11 @@ def embed_images(model:torch.nn.Module, # a `ReIDNet` (eval-mode forward gives t
                  device=None, # default: where the model's weights are
                  skip_bad:bool=False, # warn and skip unreadable files instead of raising
                  progress:bool=False, # show a progress bar
+                 backend:str='torch', # 'torch', or 'onnxruntime': on the CPU through `extract_features` (see `02_model`)
                 )->tuple: # (feats float32 (n, D) CPU tensor, indices into `images` that were embedded)
     "Embed `images` with `model` → (embeddings, kept indices)"
     tfms = test_tfms(tuple(size), *input_norm(model))
+    if backend != 'torch': return _embed_extract(model, _ImageList(images, tfms, skip_bad), batch_size, device, progress, backend)
     device = device or next(model.parameters()).device
     was_training, feats, kept, batch = model.training, [], [], []
     def flush():
@@ -229,10 +255,12 @@ class Gallery:
                     batch_size:int=64, # images per forward pass
                     skip_bad:bool=False, # warn and skip unreadable files instead of raising
                     progress:bool=False, # show a progress bar
+                    backend:str='torch', # 'torch' or 'onnxruntime' (CPU), used for this and later `add`s
                    ):
         "Embed every image under `folder` with `model`"
         g = cls(model=model, fingerprint=model_fingerprint(model), preprocess=preprocess_settings(size, model),
                 batch_size=batch_size)
+        g.backend = backend
         paths = list_images(folder)
         if not paths: raise GalleryError(f"no images ({', '.join(IMG_EXTS)}) found in gallery folder {folder}")
         g.add(paths, skip_bad=skip_bad, progress=progress)
@@ -268,6 +296,7 @@ def add(self:Gallery,
         images, # a folder, a list of image paths, or another `Gallery`
         skip_bad:bool=False, # warn and skip unreadable files instead of raising
         progress:bool=False, # show a progress bar while embedding
+        backend:str=None, # 'torch' or 'onnxruntime'; None: the one given to `from_folder` / `load` ('torch' otherwise)
        )->Gallery:
     "Append crops (embedded with this gallery's model) or another gallery's entries; returns self"
     if isinstance(images, Gallery):
@@ -286,7 +315,8 @@ def add(self:Gallery,
         fp = model_fingerprint(self.model)
         self.check_compatible(fp, self.preprocess, what="this gallery's model's embeddings")
         self.fingerprint = fp
-        feats, kept = embed_images(self.model, images, self.size, self.batch_size, skip_bad=skip_bad, progress=progress)
+        feats, kept = embed_images(self.model, images, self.size, self.batch_size, skip_bad=skip_bad, progress=progress,
+                                   backend=backend or getattr(self, 'backend', 'torch'))
         paths = [str(images[i]) for i in kept]
         ids = np.array([ids_from_name(p) for p in paths], np.int64).reshape(-1, 2)
         pids, camids = ids[:, 0], ids[:, 1]
@@ -315,6 +345,7 @@ def load(cls:Gallery, path, # a file written by `Gallery.save`
          model=None, # the model queries will be embedded with: must be the one that built the gallery
          size:tuple=None, # the image size queries will use: must match the gallery's
          batch_size:int=64, # images per forward pass when embedding
+         backend:str='torch', # 'torch' or 'onnxruntime' (CPU) for images `add`ed later
         )->Gallery:
     "Read a gallery file (safely: `weights_only=True`), checking `model` and `size` against it"
     path = Path(path)
@@ -343,6 +374,7 @@ def load(cls:Gallery, path, # a file written by `Gallery.save`
             raise GalleryError(f"gallery {path} was built by another model (fingerprint {g.fingerprint}, "
                                f"this model {fp}): rebuild it from the image folder with this model")
         g.model = model
+    g.backend = backend
     if size is not None and g.size is not None and tuple(size) != g.size:
         raise GalleryError(f"gallery {path} was built at image size {g.size}, not {tuple(size)}: "
                            f"rebuild it from the image folder at this size")

@@ -336,15 +336,19 @@ def _triplet_images(batch) -> tuple:
 # %% ../nbs/03_train.ipynb #0150a5bf
 def train_epoch(model, loader, loss_fn, opt, sched, scaler, cfg:TrainConfig, epoch:int,
                 device:torch.device, amp_dtype=None, bad_seen:set|None=None, show:bool=True) -> dict:
-    "One pass over `loader` with a progress bar; returns the epoch's means (loss, lr, active triplets, images/s, skipped)."
+    "One pass over `loader` with a progress bar; returns the epoch's means (loss, lr, active triplets, images/s, skipped, data_wait)."
     model.train()
     n_iter = iters_per_epoch(loader, cfg.max_batches_per_epoch)
-    sums, n_img, n_done, skipped = {}, 0, 0, 0
+    sums, n_img, n_done, skipped, wait = {}, 0, 0, 0, 0.0
     bad_seen = set() if bad_seen is None else bad_seen
     t0 = time.perf_counter()
     bar = tqdm(total=n_iter, desc=f"epoch {epoch}/{cfg.epochs}", disable=not show, leave=False, dynamic_ncols=True)
-    for step, (batch, bad) in enumerate(loader):
-        if step >= n_iter: break
+    batches = iter(loader)
+    for step in range(n_iter):
+        tw = time.perf_counter()
+        try: batch, bad = next(batches)                    # blocked here = waiting for data (workers too slow)
+        except StopIteration: break
+        wait += time.perf_counter() - tw
         skipped += len(bad); _warn_bad(bad, bad_seen)
         if batch is None: raise RuntimeError(f"epoch {epoch}: every image of a batch was unreadable")
         batch = _to_device(batch, device, cfg.channels_last)
@@ -359,9 +363,10 @@ def train_epoch(model, loader, loss_fn, opt, sched, scaler, cfg:TrainConfig, epo
         bar.update(); bar.set_postfix(loss=f"{stats['loss']:.3f}", lr=f"{stats['lr']:.1e}",
                                       active=f"{stats['frac_active']:.2f}", img_s=f"{n_img/(time.perf_counter()-t0):.0f}")
     bar.close()
-    res = _mean_over_ranks({k: v/max(n_done, 1) for k, v in sums.items()})
+    elapsed = time.perf_counter() - t0
+    res = _mean_over_ranks({**{k: v/max(n_done, 1) for k, v in sums.items()}, 'data_wait': wait / max(elapsed, 1e-9)})
     world = dist.get_world_size() if dist.is_initialized() else 1
-    return dict(epoch=epoch, **res, img_s=world*n_img/(time.perf_counter() - t0), skipped=skipped, time=time.perf_counter() - t0)
+    return dict(epoch=epoch, **res, img_s=world*n_img/elapsed, skipped=skipped, time=elapsed)
 
 def iters_per_epoch(loader, max_batches:int=0) -> int:
     "Optimizer steps per epoch: the loader's length, capped by `max_batches` when that is > 0."
@@ -393,7 +398,7 @@ def _mean_over_ranks(d:dict) -> dict:
 def format_record(rec:dict) -> str:
     "One printed line per epoch."
     parts = [f"epoch {rec['epoch']:3d}"]
-    for k, fmt in (('loss', '.4f'), ('frac_active', '.2f'), ('lr', '.2e'), ('img_s', '.0f'), ('rank1', '.3f'),
+    for k, fmt in (('loss', '.4f'), ('frac_active', '.2f'), ('lr', '.2e'), ('img_s', '.0f'), ('data_wait', '.0%'), ('rank1', '.3f'),
                    ('rank5', '.3f'), ('mAP', '.3f'), ('skipped', 'd')):
         if k in rec and (k != 'skipped' or rec[k]): parts.append(f"{k} {rec[k]:{fmt}}")
     return '  '.join(parts)
