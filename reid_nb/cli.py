@@ -59,7 +59,7 @@ USER_ERRORS = ('CheckpointError', 'PretrainedWeightsError', 'GalleryError', 'Ima
 
 def is_user_error(e:BaseException) -> bool:
     "Is `e` about what the user gave (a value, a file, the disk, the network) rather than a bug in reid_nb?"
-    return isinstance(e, (OSError, ValueError, ImportError)) or any(c.__name__ in USER_ERRORS for c in type(e).__mro__)
+    return isinstance(e, (OSError, ValueError, ImportError, ArithmeticError)) or any(c.__name__ in USER_ERRORS for c in type(e).__mro__)
 
 def one_line(e:BaseException) -> str:
     "The message of `e` on one line; an `OSError` as `FILE: reason`."
@@ -229,6 +229,8 @@ def eval_parser() -> Parser:
     p.add_argument('--batch_size', type=int_at_least(1), default=64, help='images per forward pass')
     p.add_argument('--num_workers', type=int_at_least(0), default=0, help='DataLoader worker processes decoding images')
     p.add_argument('--device', default='auto', help="'auto' (CUDA if there is one), 'cpu', 'cuda', 'cuda:1', ...")
+    p.add_argument('--backend', choices=('torch', 'onnxruntime'), default='torch',
+                   help='what runs the model: torch (CPU or GPU) or onnxruntime (CPU, about 3x faster there)')
     return p
 
 def _run_eval(a):
@@ -236,10 +238,10 @@ def _run_eval(a):
     from reid_nb.eval import eval_checkpoint, format_results, JSON_KEYS, plot_cmc
     from reid_nb.model import atomic_write_text, make_folder
     res = eval_checkpoint(a.data, a.ckpt, metric=a.metric, rerank=a.rerank, flip=a.flip, batch_size=a.batch_size,
-                          num_workers=a.num_workers, device=None if a.device == 'auto' else a.device,
+                          num_workers=a.num_workers, device=None if a.device == 'auto' else a.device, backend=a.backend,
                           size=tuple(a.size) if a.size else None, progress=sys.stderr.isatty())
     print(format_results(res))
-    out = {k: res[k] for k in JSON_KEYS} | {k: res[k] for k in ('metric', 'rerank', 'flip', 'size', 'ckpt', 'data')}
+    out = {k: res[k] for k in JSON_KEYS} | {k: res[k] for k in ('metric', 'backend', 'rerank', 'flip', 'size', 'ckpt', 'data')}
     out['cmc'] = [round(float(v), 6) for v in res['cmc']]
     if a.json:
         atomic_write_text(a.json, json.dumps(out, indent=1)); print(f"wrote {a.json}")
@@ -270,7 +272,9 @@ def search_parser() -> Parser:
     add_size(p, None, 'image height and width (default: the size the checkpoint was trained at)')
     p.add_argument('--batch_size', type=int_at_least(1), default=64, help='images per forward pass')
     p.add_argument('--device', default='auto', help="'auto' (CUDA if there is one), 'cpu', 'cuda', 'cuda:1', ...")
-    p.add_argument('--backend', choices=('torch', 'faiss'), default='torch', help='top-k search: torch (exact) or faiss (exact flat index)')
+    p.add_argument('--backend', choices=('torch', 'onnxruntime'), default='torch',
+                   help='what runs the model: torch (CPU or GPU) or onnxruntime (CPU, about 3x faster there)')
+    p.add_argument('--index', choices=('exact', 'faiss'), default='exact', help='top-k search: exact (torch, chunked) or faiss (flat index)')
     p.add_argument('--skip_bad', action='store_true', help='skip unreadable gallery images (with a warning) instead of stopping')
     return p
 
@@ -279,15 +283,15 @@ def _run_search(a):
     from reid_nb.search import Gallery, load_model, format_results, plot_search
     from reid_nb.model import make_folder
     model, size = load_model(a.ckpt, tuple(a.size) if a.size else None)
-    device = ('cuda' if torch.cuda.is_available() else 'cpu') if a.device == 'auto' else a.device
+    device = ('cuda' if torch.cuda.is_available() and a.backend == 'torch' else 'cpu') if a.device == 'auto' else a.device
     model.to(device)
     gallery = Path(a.gallery).expanduser()
-    kw = dict(size=size, batch_size=a.batch_size)
+    kw = dict(size=size, batch_size=a.batch_size, backend=a.backend)
     if gallery.is_dir(): g = Gallery.from_folder(gallery, model, skip_bad=a.skip_bad, progress=sys.stderr.isatty(), **kw)
     elif gallery.is_file(): g = Gallery.load(gallery, model=model, **kw)
     else: raise FileNotFoundError(2, 'no such folder or gallery file (--gallery)', str(gallery))
     if a.save_gallery: print(f'gallery of {len(g)} images saved to {g.save(a.save_gallery)}')
-    res = g.search(list(a.query), k=a.k, metric=a.metric, rerank=a.rerank, backend=a.backend)
+    res = g.search(list(a.query), k=a.k, metric=a.metric, rerank=a.rerank, backend='torch' if a.index == 'exact' else 'faiss')
     print(format_results(res))
     if a.out:
         import matplotlib.pyplot as plt

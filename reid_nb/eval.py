@@ -451,6 +451,7 @@ def eval_checkpoint(data,                  # Market-1501-style folder (needs que
                     flip:bool=False,       # average embeddings with the mirrored images
                     batch_size:int=64,     # images per forward pass
                     num_workers:int=0,     # DataLoader worker processes decoding images
+                    backend:str='torch',   # 'torch', or 'onnxruntime' (CPU; see `extract_features`)
                     device:str=None,       # 'cpu', 'cuda', ...; default: CUDA when available
                     size:tuple=None,       # (height, width); default: the checkpoint's training size, else (256, 128)
                     max_rank:int=50,
@@ -464,9 +465,10 @@ def eval_checkpoint(data,                  # Market-1501-style folder (needs que
     model = ReIDNet.from_checkpoint(ckpt)
     cfg = ck.get('config') if isinstance(ck.get('config'), dict) else {}
     size = tuple(int(v) for v in (size or cfg.get('size') or (256, 128)))
-    device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    device = device or ('cuda' if torch.cuda.is_available() and backend == 'torch' else 'cpu')
     model.to(device)
-    kw = dict(batch_size=batch_size, device=device, flip=flip, size=size, progress=progress, num_workers=num_workers)
+    kw = dict(batch_size=batch_size, device=device, flip=flip, size=size, progress=progress, num_workers=num_workers,
+              backend=backend)
     qf, gf = extract_features(model, ds.query, **kw), extract_features(model, ds.gallery, **kw)
     t0 = time.perf_counter()
     if rerank:
@@ -475,7 +477,7 @@ def eval_checkpoint(data,                  # Market-1501-style folder (needs que
         res = evaluate(distmat, qf.pids, gf.pids, qf.camids, gf.camids, max_rank=max_rank)
     else:   # block by block: no (num_query, num_gallery) matrix in memory
         res = evaluate_features(qf.feats, gf.feats, qf.pids, gf.pids, qf.camids, gf.camids, metric=metric, max_rank=max_rank)
-    res.update(metric=metric, rerank=bool(rerank), flip=bool(flip), size=list(size), ckpt=str(ckpt), data=str(ds.root),
+    res.update(metric=metric, backend=backend, rerank=bool(rerank), flip=bool(flip), size=list(size), ckpt=str(ckpt), data=str(ds.root),
                eval_seconds=round(time.perf_counter() - t0, 3))
     return res
 

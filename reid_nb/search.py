@@ -406,7 +406,7 @@ def _query_embeddings(g:Gallery, query):
     if g.fingerprint and fp != g.fingerprint:
         raise GalleryError(f"the gallery was built by model {g.fingerprint}, the attached model is {fp}")
     names = [str(x) if isinstance(x, (str, Path)) else f'<array {i}>' for i, x in enumerate(query)]
-    feats, _ = embed_images(g.model, query, g.size, g.batch_size)
+    feats, _ = embed_images(g.model, query, g.size, g.batch_size, backend=getattr(g, 'backend', 'torch'))
     return names, feats
 
 @patch

@@ -354,6 +354,10 @@ def train_epoch(model, loader, loss_fn, opt, sched, scaler, cfg:TrainConfig, epo
         batch = _to_device(batch, device, cfg.channels_last)
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
             loss, stats = compute_loss(model, batch, loss_fn, cfg.mode, cfg.id_loss, cfg.label_smoothing, cfg.global_mining)
+        if not torch.isfinite(loss):                       # diverged: stop before the NaN reaches the weights and last.pth
+            raise FloatingPointError(f"epoch {epoch}, step {step + 1}: the loss is {loss.item()}, training diverged; "
+                                     f"{cfg.out}/last.pth holds the last finished epoch: --resume with a lower --lr "
+                                     f"(now {cfg.lr:g}){' or --no-amp' if amp_dtype is not None else ''}")
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(opt); scaler.update(); sched.step()

@@ -52,6 +52,16 @@ def test_rerank_euclidean_matches_python_api(setup, capsys):
     assert res['rerank'] is True and res['metric'] == 'euclidean'
     for k in ('rank1', 'mAP', 'mINP', 'num_valid_query'): assert res[k] == pytest.approx(ref[k], abs=1e-6)
 
+def test_onnxruntime_backend_gives_the_same_numbers(setup, tmp_path, monkeypatch):
+    "--backend onnxruntime: the same metrics as torch (embeddings agree within 1e-4)."
+    from reid_nb.cli import reid_nb_eval
+    root, _ = setup
+    monkeypatch.setenv('REID_NB_CACHE', str(tmp_path/'cache'))
+    for b in ('torch', 'onnxruntime'):
+        reid_nb_eval(['--data', str(root/'market'), '--ckpt', str(root/'model.pth'), '--json', str(tmp_path/f'{b}.json'), '--backend', b])
+    t, o = (json.loads((tmp_path/f'{b}.json').read_text()) for b in ('torch', 'onnxruntime'))
+    for k in ('rank1', 'rank5', 'mAP', 'mINP'): assert o[k] == pytest.approx(t[k], abs=1e-6), k
+
 def _one_line_error(r, *words):
     assert r.returncode != 0
     assert 'Traceback' not in r.stderr, r.stderr

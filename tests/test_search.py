@@ -110,7 +110,7 @@ def test_cli_bad_input(setup, capsys, case):
 
 
 def test_cli_rerank_and_faiss(setup, capsys):
-    "--rerank and --backend faiss run end to end; faiss's exact index gives the torch ranking"
+    "--rerank, --index faiss and --backend onnxruntime run end to end; faiss's exact index and ONNX Runtime give the torch ranking"
     s, q = setup, [x.path for x in setup['mk'].query[:2]]
     base = ['--ckpt', s['ckpt'], '--gallery', s['crops'], '--query', *q, '--k', 5]
     rc, torch_out, err = run_inproc(capsys, *base)
@@ -119,10 +119,13 @@ def test_cli_rerank_and_faiss(setup, capsys):
     assert rc == 0, err
     assert len(rr_out.splitlines()) == len(torch_out.splitlines())
     if pytest.importorskip('faiss'):
-        rc, faiss_out, err = run_inproc(capsys, *base, '--backend', 'faiss')
+        rc, faiss_out, err = run_inproc(capsys, *base, '--index', 'faiss')
         assert rc == 0, err
         ranks = lambda out: [l.split()[-1] for l in out.splitlines() if l.split()[0].isdigit()]
         assert ranks(faiss_out) == ranks(torch_out)
+        rc, ort_out, err = run_inproc(capsys, *base, '--backend', 'onnxruntime')
+        assert rc == 0, err
+        assert ranks(ort_out) == ranks(torch_out)
 
 
 def test_cli_bad_input_subprocess(setup):

@@ -29,7 +29,7 @@ grep -q 'after training' demo.log
 grep -q "Next:" demo.log
 echo "ok: reid_nb_demo (1 epoch, at least 4 steps): $(grep 'after training' demo.log)"
 rm -rf demo/data/bounding_box_train   # evaluation needs only query/ and bounding_box_test/
-reid_nb_eval --data demo/data --ckpt demo/run/best.pth --json eval.json --size 128 64 --num_workers 0 > /dev/null
+reid_nb_eval --data demo/data --ckpt demo/run/best.pth --json eval.json --size 128 64 --num_workers 0 --backend onnxruntime > /dev/null   # ONNX Runtime: a runtime dependency
 python -c "import json; r = json.load(open('eval.json')); assert 0 <= r['mAP'] <= 1, r; print('ok: reid_nb_eval: mAP', r['mAP'])"
 # (no `ls | head` here: with pipefail, ls dies of SIGPIPE once head has its line, exit 141)
 queries=(demo/data/query/*.jpg); q=${queries[0]}
