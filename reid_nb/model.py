@@ -22,7 +22,7 @@ from .data import Sample, ReIDDataset, reid_collate, test_tfms, IMAGENET_MEAN, I
 __all__ = ['GeM', 'AvgPool', 'ReIDNet', 'input_norm', 'PretrainedWeightsError', 'LoadReport', 'packaged_weights',
            'weights_file_kind', 'map_in_order', 'load_pretrained', 'Features', 'extract_features', 'CheckpointError',
            'make_folder', 'atomic_write', 'atomic_torch_save', 'atomic_write_text', 'save_checkpoint',
-           'load_checkpoint', 'export_onnx', 'onnx_cache_dir', 'ort_session']
+           'load_checkpoint', 'export_onnx', 'onnx_cache_dir', 'model_fingerprint', 'ort_session']
 
 # %% ../nbs/02_model.ipynb #c9a49a5d
 class GeM(nn.Module):
@@ -618,12 +618,14 @@ def onnx_cache_dir() -> Path:
     root = os.environ.get('REID_NB_CACHE') or Path(os.environ.get('XDG_CACHE_HOME') or Path.home()/'.cache')/'reid_nb'
     return Path(root).expanduser()/'onnx'
 
-def _fingerprint(model:nn.Module) -> str:
-    "16 hex digits hashing the model's `cfg` and `state_dict` (the same as `reid_nb.search.model_fingerprint`)."
+def model_fingerprint(model:nn.Module, # e.g. a `ReIDNet`
+                     ) -> str: # 16 hex digits
+    "Hash of the model's `cfg` and `state_dict`: equal for the same architecture with the same weights."
     import hashlib
-    m = _unwrap(model)
-    h = hashlib.sha256(json.dumps(getattr(m, 'cfg', None), sort_keys=True, default=str).encode())
-    for key, v in sorted(m.state_dict().items()):
+    while isinstance(getattr(model, 'module', None), nn.Module): model = model.module   # DDP / DataParallel
+    model = getattr(model, '_orig_mod', model)                                           # torch.compile
+    h = hashlib.sha256(json.dumps(getattr(model, 'cfg', None), sort_keys=True, default=str).encode())
+    for key, v in sorted(model.state_dict().items()):
         v = v.detach().cpu().contiguous()
         h.update(f'{key}|{v.dtype}|{tuple(v.shape)}'.encode())
         h.update(v.reshape(-1).view(torch.uint8).numpy().tobytes())
@@ -662,7 +664,7 @@ def ort_session(model:nn.Module,       # a ReIDNet (any mode, any device: it is 
     "An ONNX Runtime CPU session embedding (B, 3, H, W) `images`: exported once per model fingerprint and size, cached on disk and in the process."
     ort = _import_onnxruntime()
     size, threads = (int(size[0]), int(size[1])), int(threads or torch.get_num_threads())
-    fp = _fingerprint(model)
+    fp = model_fingerprint(model)
     with _ORT_LOCK:
         sess = _ORT_SESSIONS.get((fp, size, threads))
         if sess is not None: return sess

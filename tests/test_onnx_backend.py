@@ -38,10 +38,10 @@ def own_cache(tmp_path, monkeypatch):
 
 
 def test_fingerprint_is_search_s(setup):
-    "The fingerprint naming cached files is `reid_nb.search.model_fingerprint` (so 05 can call 02's)."
+    "The fingerprint naming cached files is the one galleries store: one function, `reid_nb.model.model_fingerprint`."
     *_, model = setup
-    assert M._fingerprint(model) == model_fingerprint(model)
-    assert M._fingerprint(ReIDNet('test_efficientnet', emb_dim=16)) != model_fingerprint(model)
+    assert M.model_fingerprint is model_fingerprint
+    assert M.model_fingerprint(ReIDNet('test_efficientnet', emb_dim=16)) != model_fingerprint(model)
 
 
 @pytest.mark.parametrize('flip', [False, True])
