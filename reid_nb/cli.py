@@ -4,15 +4,15 @@
 
 # %% ../nbs/06_cli.ipynb #093987a6
 from __future__ import annotations
-import argparse, ast, io, os, sys, time, tokenize
+import argparse, ast, functools, io, os, sys, time, tokenize
 from importlib.util import find_spec
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['USER_ERRORS', 'COMMANDS', 'Parser', 'int_at_least', 'add_size', 'is_user_error', 'one_line', 'run_command',
-           'data_parser', 'reid_nb_data', 'config_fields', 'module_dict', 'train_parser', 'given_options',
-           'reid_nb_train', 'demo_parser', 'reid_nb_demo', 'eval_parser', 'reid_nb_eval', 'search_parser',
-           'reid_nb_search', 'main']
+__all__ = ['SHARED_OPTIONS', 'USER_ERRORS', 'COMMANDS', 'Parser', 'int_at_least', 'add_shared', 'is_user_error', 'one_line',
+           'run_command', 'data_parser', 'reid_nb_data', 'config_fields', 'module_dict', 'train_parser',
+           'given_options', 'reid_nb_train', 'demo_parser', 'reid_nb_demo', 'eval_parser', 'reid_nb_eval',
+           'search_parser', 'reid_nb_search', 'main']
 
 # %% ../nbs/06_cli.ipynb #17e1fa82
 class Parser(argparse.ArgumentParser):
@@ -50,9 +50,18 @@ def int_at_least(lo:int):
     conv.__name__ = f'integer >= {lo}'
     return conv
 
-def add_size(p:Parser, default=None, help:str='image height and width fed to the network'):
-    "The `--size H W` option, the same in every command."
-    p.add_argument('--size', type=int_at_least(1), nargs=2, metavar=('H', 'W'), default=default, help=help)
+SHARED_OPTIONS = dict(       # the options several commands have: defined once, so they are spelled and checked alike
+    size=dict(type=int_at_least(1), nargs=2, metavar=('H', 'W'), help='image height and width fed to the network'),
+    batch_size=dict(type=int_at_least(1), default=64, help='images per forward pass'),
+    num_workers=dict(type=int_at_least(0), default=0, help='DataLoader worker processes decoding images (0: in the main process)'),
+    device=dict(default='auto', help="'auto' (CUDA if there is one), 'cpu', 'cuda', 'cuda:1', ..."),
+    metric=dict(choices=('cosine', 'euclidean'), default='cosine', help='distance between embeddings'),
+    backend=dict(choices=('torch', 'onnxruntime'), default='torch',
+                 help='what runs the model: torch (CPU or GPU) or onnxruntime (CPU, about 3x faster there)'))
+
+def add_shared(p:Parser, name:str, **kw):
+    "Add the shared option `--name` to `p`; `kw` overrides its settings (e.g. another `default` or `help`)."
+    p.add_argument(f'--{name}', **(SHARED_OPTIONS[name] | kw))
 
 # %% ../nbs/06_cli.ipynb #b6d8aabd
 USER_ERRORS = ('CheckpointError', 'PretrainedWeightsError', 'GalleryError', 'ImageReadError')
@@ -116,20 +125,26 @@ def reid_nb_data(argv:list|None=None): # arguments (default: the command line)
     return run_command(data_parser(), _run_data, argv)
 
 # %% ../nbs/06_cli.ipynb #754205e4
+@functools.lru_cache
+def _module_source(module:str) -> tuple:
+    "`(source, ast)` of `module`, found on the import path but not imported; read and parsed once."
+    src = Path(find_spec(module).origin).read_text(encoding='utf-8')
+    return src, ast.parse(src)
+
 def config_fields(module:str='reid_nb.train', # where the dataclass is defined
                   cls:str='TrainConfig',      # the dataclass
                  ) -> list:
     "`(name, default, help)` of each field of `cls`, read from `module`'s source without importing it."
-    src = Path(find_spec(module).origin).read_text(encoding='utf-8')
+    src, tree = _module_source(module)
     notes = {t.start[0]: t.string.lstrip('#').strip() for t in tokenize.generate_tokens(io.StringIO(src).readline)
              if t.type == tokenize.COMMENT}
-    node = next(n for n in ast.parse(src).body if isinstance(n, ast.ClassDef) and n.name == cls)
+    node = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == cls)
     return [(n.target.id, ast.literal_eval(n.value), notes.get(n.lineno, n.target.id))
             for n in node.body if isinstance(n, ast.AnnAssign)]
 
 def module_dict(name:str, module:str='reid_nb.train') -> dict:
     "A module-level `NAME = dict(key=literal, ...)` of `module`, read from its source."
-    node = next(n for n in ast.parse(Path(find_spec(module).origin).read_text(encoding='utf-8')).body
+    node = next(n for n in _module_source(module)[1].body
                 if isinstance(n, ast.Assign) and getattr(n.targets[0], 'id', None) == name)
     return {k.arg: ast.literal_eval(k.value) for k in node.value.keywords}
 
@@ -159,7 +174,7 @@ def _run_train(a, given:set):
     import json
     from reid_nb.train import TrainConfig, train, dist_env
     args = vars(a); resume, overwrite = args.pop('resume'), args.pop('overwrite')
-    res = train(TrainConfig(**args), resume=resume, overwrite=overwrite, given=given - {'resume', 'overwrite', 'debug'})
+    res = train(TrainConfig(**args), resume=resume, overwrite=overwrite, given=given)
     if dist_env().rank == 0: print(json.dumps({k: v for k, v in res.items() if isinstance(v, (int, float))}))
 
 def reid_nb_train(argv:list|None=None): # arguments (default: the command line)
@@ -179,9 +194,9 @@ def demo_parser() -> Parser:
     p.add_argument('--hard', action='store_true', help='the camera-dominated synthetic variant')
     p.add_argument('--backbone', default='tf_efficientnet_lite0', help='timm backbone')
     p.add_argument('--pretrained', default='imagenet', help="backbone weights: 'imagenet', a weights file, or 'none'")
-    add_size(p, (128, 64))
-    p.add_argument('--num_workers', type=int_at_least(0), default=1, help='DataLoader worker processes (0: load in the main process)')
-    p.add_argument('--device', default='auto', help="'auto' (CUDA if there is one), 'cpu', 'cuda', 'cuda:1', ...")
+    add_shared(p, 'size', default=(128, 64))
+    add_shared(p, 'num_workers', default=1)
+    add_shared(p, 'device')
     p.add_argument('--overwrite', action='store_true', help='OUT holds a demo: move it aside to OUT.1 (OUT.2, ...) first')
     return p
 
@@ -220,17 +235,13 @@ def eval_parser() -> Parser:
                "Rank-1/5/10, mAP, mINP.")
     p.add_argument('--data', required=True, help='Market-1501-style folder with query/ and bounding_box_test/')
     p.add_argument('--ckpt', required=True, help='checkpoint written by reid_nb_train')
-    p.add_argument('--metric', choices=('cosine', 'euclidean'), default='cosine', help='distance between embeddings')
+    add_shared(p, 'metric')
     p.add_argument('--rerank', action='store_true', help='k-reciprocal re-ranking')
     p.add_argument('--flip', action='store_true', help='average each embedding with that of the mirrored image')
     p.add_argument('--json', help='write the metrics to this JSON file')
     p.add_argument('--plot', help='save the CMC curve to this image file')
-    add_size(p, None, 'image height and width (default: the size the checkpoint was trained at)')
-    p.add_argument('--batch_size', type=int_at_least(1), default=64, help='images per forward pass')
-    p.add_argument('--num_workers', type=int_at_least(0), default=0, help='DataLoader worker processes decoding images')
-    p.add_argument('--device', default='auto', help="'auto' (CUDA if there is one), 'cpu', 'cuda', 'cuda:1', ...")
-    p.add_argument('--backend', choices=('torch', 'onnxruntime'), default='torch',
-                   help='what runs the model: torch (CPU or GPU) or onnxruntime (CPU, about 3x faster there)')
+    add_shared(p, 'size', help='image height and width (default: the size the checkpoint was trained at)')
+    for name in ('batch_size', 'num_workers', 'device', 'backend'): add_shared(p, name)
     return p
 
 def _run_eval(a):
@@ -266,14 +277,11 @@ def search_parser() -> Parser:
     p.add_argument('--query', required=True, nargs='+', help='query image file(s)')
     p.add_argument('--k', type=int_at_least(1), default=10, help='results per query')
     p.add_argument('--out', help='write a picture of each query and its top-k here (PNG)')
-    p.add_argument('--metric', choices=('cosine', 'euclidean'), default='cosine', help='distance between embeddings')
+    add_shared(p, 'metric')
     p.add_argument('--rerank', action='store_true', help='k-reciprocal re-ranking (small galleries only)')
     p.add_argument('--save_gallery', help='save the gallery built from a folder to this file')
-    add_size(p, None, 'image height and width (default: the size the checkpoint was trained at)')
-    p.add_argument('--batch_size', type=int_at_least(1), default=64, help='images per forward pass')
-    p.add_argument('--device', default='auto', help="'auto' (CUDA if there is one), 'cpu', 'cuda', 'cuda:1', ...")
-    p.add_argument('--backend', choices=('torch', 'onnxruntime'), default='torch',
-                   help='what runs the model: torch (CPU or GPU) or onnxruntime (CPU, about 3x faster there)')
+    add_shared(p, 'size', help='image height and width (default: the size the checkpoint was trained at)')
+    for name in ('batch_size', 'device', 'backend'): add_shared(p, name)
     p.add_argument('--index', choices=('exact', 'faiss'), default='exact', help='top-k search: exact (torch, chunked) or faiss (flat index)')
     p.add_argument('--skip_bad', action='store_true', help='skip unreadable gallery images (with a warning) instead of stopping')
     return p

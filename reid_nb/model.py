@@ -622,8 +622,7 @@ def model_fingerprint(model:nn.Module, # e.g. a `ReIDNet`
                      ) -> str: # 16 hex digits
     "Hash of the model's `cfg` and `state_dict`: equal for the same architecture with the same weights."
     import hashlib
-    while isinstance(getattr(model, 'module', None), nn.Module): model = model.module   # DDP / DataParallel
-    model = getattr(model, '_orig_mod', model)                                           # torch.compile
+    model = _unwrap(model)                                                               # DDP, DataParallel, torch.compile
     h = hashlib.sha256(json.dumps(getattr(model, 'cfg', None), sort_keys=True, default=str).encode())
     for key, v in sorted(model.state_dict().items()):
         v = v.detach().cpu().contiguous()

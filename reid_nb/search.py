@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from fastcore.basics import patch
 from .data import read_image, ImageReadError, parse_market_name, test_tfms, IMG_EXTS
-from .model import ReIDNet, load_checkpoint, CheckpointError, atomic_torch_save, input_norm, make_folder, model_fingerprint
+from .model import ReIDNet, load_checkpoint, CheckpointError, atomic_torch_save, input_norm, make_folder, model_fingerprint, extract_features
 from .eval import distance_matrix, re_rank
 
 # %% ../nbs/05_search.ipynb #b3738a22
@@ -107,7 +107,6 @@ class _ImageList(torch.utils.data.Dataset):
 
 def _embed_extract(model, ds, batch_size, device, progress, backend)->tuple:
     "`embed_images` through `extract_features` (another backend): (feats, kept indices)"
-    from reid_nb.model import extract_features
     dim = getattr(model, 'cfg', {}).get('emb_dim', 0)
     if not len(ds): return torch.zeros(0, dim), []
     with warnings.catch_warnings():
@@ -194,6 +193,7 @@ class Gallery:
                  model=None, # the model, kept (not saved) to embed query images and `add`ed folders
                  model_cfg:dict=None, # `model.cfg`, saved so a reader can see what made the gallery
                  batch_size:int=64, # images per forward pass when embedding
+                 backend:str='torch', # what embeds images `add`ed later and query images: 'torch' or 'onnxruntime' (CPU)
                 ):
         feats = torch.zeros(0, 0) if feats is None else torch.as_tensor(feats)
         if feats.ndim != 2: raise GalleryError(f"embeddings must be (N, D), got shape {tuple(feats.shape)}")
@@ -207,7 +207,7 @@ class Gallery:
         bad = (~torch.isfinite(self.feats).all(1)).nonzero().flatten().tolist()
         if bad: raise GalleryError(f"{len(bad)} of {n} embeddings hold NaN or inf (first: row {bad[0]}, {self.paths[bad[0]]}); "
                                    "the model that made them is broken (a diverged run?)")
-        self.fingerprint, self.preprocess, self.batch_size = fingerprint, preprocess, batch_size
+        self.fingerprint, self.preprocess, self.batch_size, self.backend = fingerprint, preprocess, batch_size, backend
         self.model_cfg = model_cfg if model_cfg is not None else getattr(model, 'cfg', None)
         self.model = model
         if model is not None and fingerprint is None and n == 0: self.fingerprint = model_fingerprint(model)
@@ -247,8 +247,7 @@ class Gallery:
                    ):
         "Embed every image under `folder` with `model`"
         g = cls(model=model, fingerprint=model_fingerprint(model), preprocess=preprocess_settings(size, model),
-                batch_size=batch_size)
-        g.backend = backend
+                batch_size=batch_size, backend=backend)
         paths = list_images(folder)
         if not paths: raise GalleryError(f"no images ({', '.join(IMG_EXTS)}) found in gallery folder {folder}")
         g.add(paths, skip_bad=skip_bad, progress=progress)
@@ -304,7 +303,7 @@ def add(self:Gallery,
         self.check_compatible(fp, self.preprocess, what="this gallery's model's embeddings")
         self.fingerprint = fp
         feats, kept = embed_images(self.model, images, self.size, self.batch_size, skip_bad=skip_bad, progress=progress,
-                                   backend=backend or getattr(self, 'backend', 'torch'))
+                                   backend=backend or self.backend)
         paths = [str(images[i]) for i in kept]
         ids = np.array([ids_from_name(p) for p in paths], np.int64).reshape(-1, 2)
         pids, camids = ids[:, 0], ids[:, 1]
@@ -354,7 +353,7 @@ def load(cls:Gallery, path, # a file written by `Gallery.save`
     if wrong: raise GalleryError(f"{path}: damaged gallery file ({'; '.join(wrong)})")
     try: g = cls(state['feats'], state['paths'], state['pids'].numpy(), state['camids'].numpy(),
                  fingerprint=state['fingerprint'], preprocess=state['preprocess'], model_cfg=state.get('model_cfg'),
-                 batch_size=batch_size)
+                 batch_size=batch_size, backend=backend)
     except GalleryError as e: raise GalleryError(f"{path}: {e}") from None
     if model is not None:
         fp = model_fingerprint(model)
@@ -362,7 +361,6 @@ def load(cls:Gallery, path, # a file written by `Gallery.save`
             raise GalleryError(f"gallery {path} was built by another model (fingerprint {g.fingerprint}, "
                                f"this model {fp}): rebuild it from the image folder with this model")
         g.model = model
-    g.backend = backend
     if size is not None and g.size is not None and tuple(size) != g.size:
         raise GalleryError(f"gallery {path} was built at image size {g.size}, not {tuple(size)}: "
                            f"rebuild it from the image folder at this size")
@@ -394,7 +392,7 @@ def _query_embeddings(g:Gallery, query):
     if g.fingerprint and fp != g.fingerprint:
         raise GalleryError(f"the gallery was built by model {g.fingerprint}, the attached model is {fp}")
     names = [str(x) if isinstance(x, (str, Path)) else f'<array {i}>' for i, x in enumerate(query)]
-    feats, _ = embed_images(g.model, query, g.size, g.batch_size, backend=getattr(g, 'backend', 'torch'))
+    feats, _ = embed_images(g.model, query, g.size, g.batch_size, backend=g.backend)
     return names, feats
 
 @patch

@@ -538,6 +538,10 @@ def state_hash(model, buffers:bool=True) -> str:
 # %% ../nbs/03_train.ipynb #5ef711e0
 RUN_FILES = ('last.pth', 'best.pth', 'metrics.jsonl')
 
+def _folder_or_nothing(out:Path):
+    "Refuse an `--out` that is a file: a run folder must be a folder (or not exist yet)."
+    if out.exists() and not out.is_dir(): raise NotADirectoryError(errno.ENOTDIR, 'is a file, not a folder (--out)', str(out))
+
 def move_aside(out:Path, keep:tuple=('.lock',)) -> Path:
     "Move the contents of `out` (but `keep`) into the first free `OUT.1/`, `OUT.2/`, ...; return that folder."
     n = 1
@@ -549,7 +553,7 @@ def move_aside(out:Path, keep:tuple=('.lock',)) -> Path:
 
 def prepare_run_folder(out:Path, resume:bool=False, overwrite:bool=False) -> Path|None:
     "Refuse to train into a folder holding a run unless `resume` or `overwrite`; with `overwrite` move it aside (returned)."
-    if out.exists() and not out.is_dir(): raise NotADirectoryError(errno.ENOTDIR, 'is a file, not a folder (--out)', str(out))
+    _folder_or_nothing(out)
     found = [f for f in RUN_FILES if (out/f).exists()]
     if not found or resume: return None
     if not overwrite:
@@ -563,8 +567,7 @@ class RunLock:
     def __enter__(self):
         try: import fcntl
         except ImportError: return self                               # not POSIX: no lock
-        if self.path.parent.exists() and not self.path.parent.is_dir():
-            raise NotADirectoryError(errno.ENOTDIR, 'is a file, not a folder (--out)', str(self.path.parent))
+        _folder_or_nothing(self.path.parent)
         self.created = not self.path.parent.exists()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         f = open(self.path, 'a+')
@@ -598,9 +601,10 @@ def train(cfg:TrainConfig,       # what to train, on what, for how long
 
 def _train(cfg:TrainConfig, resume:bool, given:set|None, env) -> dict:
     out = Path(cfg.out)
-    changes = {}
-    if resume and (out/'last.pth').exists(): cfg, changes = resume_config(out/'last.pth', cfg, given)
-    elif resume: print(f"resume: no {out/'last.pth'} yet, starting from scratch")
+    last, changes = out/'last.pth', {}
+    resuming = resume and last.exists()
+    if resuming: cfg, changes = resume_config(last, cfg, given)
+    elif resume: print(f"resume: no {last} yet, starting from scratch")
     device = pick_device(cfg.device, env.local_rank); init_distributed(env, device)
     main = env.rank == 0
     data = Market1501(cfg.data)                                     # a wrong folder fails here, before any work
@@ -613,7 +617,7 @@ def _train(cfg:TrainConfig, resume:bool, given:set|None, env) -> dict:
     opt, sched = make_optimizer(model, cfg, iters_per_epoch(loader, cfg.max_batches_per_epoch))
     amp_dtype, scaler = amp_setup(cfg.amp, device)
     loss_fn = TripletLoss(cfg.margin, cfg.mining if cfg.mode == 'pk' else 'none', soft=cfg.soft_margin, metric=cfg.triplet_metric)
-    start, best = resume_from(out/'last.pth', model, opt, sched, scaler, changes) if resume and (out/'last.pth').exists() else (1, -1.0)
+    start, best = resume_from(last, model, opt, sched, scaler, changes) if resuming else (1, -1.0)
     if main and start > cfg.epochs: print(f"nothing to do: the run in {out} has done all {cfg.epochs} epochs (--epochs N to go on)")
     net = wrap_ddp(model, device, find_unused=model.classifier is None) if env.world_size > 1 else model
     ev = dict(size=cfg.size, metric=cfg.metric, batch_size=cfg.test_batch_size, device=device, num_workers=cfg.num_workers,
@@ -631,7 +635,7 @@ def _train(cfg:TrainConfig, resume:bool, given:set|None, env) -> dict:
             append_metrics(out/'metrics.jsonl', rec); print(format_record(rec), flush=True)
             if rec.get('mAP', -1.0) > best:
                 best = rec['mAP']; save_checkpoint(out/'best.pth', model, epoch=epoch, config=asdict(cfg), metrics=rec)
-            save_state(out/'last.pth', model, opt, sched, scaler, epoch, cfg, rec, best)
+            save_state(last, model, opt, sched, scaler, epoch, cfg, rec, best)
         if env.world_size > 1: dist.barrier()                       # the others wait while rank 0 evaluates and saves
     if main: plot_curves(read_metrics(out/'metrics.jsonl'), out/'curves.png')
     finish_run(model, out, env, cfg.rank_hashes)
@@ -661,7 +665,7 @@ def run_demo(out:str='reid_nb_demo',   # folder for the data set, the run and th
             ) -> dict:
     "Write a synthetic Market-1501-style set, evaluate the untrained model, train it, evaluate again."
     t0, out = time.perf_counter(), Path(out)
-    if out.exists() and not out.is_dir(): raise NotADirectoryError(errno.ENOTDIR, 'is a file, not a folder (--out)', str(out))
+    _folder_or_nothing(out)
     if out.exists() and any(out.iterdir()):
         if not overwrite: raise FileExistsError(errno.EEXIST, f"holds files already (a demo?): --overwrite moves them aside to "
                                                 f"{out.name}.N/, or choose another --out", str(out))
