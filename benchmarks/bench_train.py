@@ -20,7 +20,7 @@ import torch
 from reid_nb.data import make_synthetic_market
 from reid_nb.model import ReIDNet
 from reid_nb.triplets import TripletLoss
-from reid_nb.train import TrainConfig, train, compute_loss
+from reid_nb.train import TrainConfig, train, ReIDLoss, forward_batch
 
 
 def step_bench(backbone, size, p, k, steps, repeats, device):
@@ -28,7 +28,7 @@ def step_bench(backbone, size, p, k, steps, repeats, device):
     sync = torch.cuda.synchronize if device.type == 'cuda' else (lambda: None)
     y = torch.arange(p, device=device).repeat_interleave(k)
     x = torch.randn(p * k, 3, *size, device=device)
-    loss_fn, runs = TripletLoss(0.3, 'batch_hard'), {}
+    loss_fn, runs = ReIDLoss(TripletLoss(0.3, 'batch_hard'), global_mining=False), {}
     for layout, fmt in (('NCHW', torch.contiguous_format), ('channels-last', torch.channels_last)):
         torch.manual_seed(0)
         model = ReIDNet(backbone, num_classes=p).to(device, memory_format=fmt).train()
@@ -36,7 +36,7 @@ def step_bench(backbone, size, p, k, steps, repeats, device):
         batch = [x.contiguous(memory_format=fmt), y]
         def step(model=model, opt=opt, batch=batch):
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == 'cuda'):
-                loss, _ = compute_loss(model, batch, loss_fn, 'pk', 1.0, 0.1, False)
+                loss, _ = loss_fn(*forward_batch(model, batch, 'pk'))
             opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
         step(); sync()                                           # warm-up (allocator, oneDNN/cuDNN primitives)
         runs[layout] = step

@@ -20,7 +20,7 @@ def main():
     a = ap.parse_args()
     from reid_nb.data import make_synthetic_market, Market1501
     from reid_nb.model import ReIDNet
-    from reid_nb.train import evaluate_model
+    from reid_nb.metrics import score
     root, rows = Path(a.out or tempfile.mkdtemp()), []
     bindir = Path(sys.executable).parent
     for spec in a.sets:
@@ -30,7 +30,7 @@ def main():
         for bb in a.backbones:
             backbone, pretrained = bb.split(':')
             untrained = ReIDNet(backbone, pretrained=None if pretrained == 'none' else pretrained)
-            before = evaluate_model(untrained, market, size=tuple(a.size))
+            before = score(untrained, market.query, market.gallery, size=tuple(a.size), progress=False)
             out = root/f'{kind}_s{seed}_{backbone}'
             cmd = [str(bindir/'reid_nb_train'), '--data', str(data), '--out', str(out), '--epochs', str(a.epochs),
                    '--size', *map(str, a.size), '--backbone', backbone, '--pretrained', pretrained]

@@ -202,16 +202,19 @@ def demo_parser() -> Parser:
 
 def _run_demo(a):
     from reid_nb.train import run_demo
+    from reid_nb.eval import save_ranked
     r = run_demo(a.out, epochs=a.epochs, min_steps=a.min_steps, seed=a.seed, hard=a.hard, backbone=a.backbone,
                  pretrained=a.pretrained, size=tuple(a.size), num_workers=a.num_workers, device=a.device, overwrite=a.overwrite)
     c, cfg, out = r['counts'], r['config'], Path(r['out'])
+    save_ranked(out/'run'/'best.pth', out/'data', out/'ranked.png', metric=cfg['metric'], batch_size=cfg['test_batch_size'])
     print(f"model: {cfg['backbone']} ({cfg['pretrained']} weights) -> {cfg['emb_dim']}-d embedding, triplet "
           f"({cfg['triplet_metric']}) + ID loss, {cfg['epochs']} epochs")
     print(f"data: {c['train_ids']} training ids / {c['train_images']} images; {c['query_images']} queries, "
           f"{c['gallery_images']} gallery images over {c['cameras']} cameras (c1..c{c['cameras']})")
     print(f"{'':16}{'Rank-1':>8}{'Rank-5':>8}{'Rank-10':>9}{'mAP':>8}")
     for name in ('before', 'after'):
-        m = r[name]; print(f"{name + ' training':16}{m['rank1']:8.1%}{m['rank5']:8.1%}{m['rank10']:9.1%}{m['mAP']:8.1%}")
+        m = r[name]
+        print(f"{name + ' training':16}{m['rank1']:8.1%}{m['rank5']:8.1%}{m['rank10']:9.1%}{m['mAP']:8.1%}")
     q = sorted((out/'data'/'query').glob('*.jpg'))[0].name
     written = [(out/'data', 'the data set, in the Market-1501 layout'),
                (out/'run'/'best.pth', 'the best checkpoint; beside it last.pth (to resume), metrics.jsonl, curves.png'),
@@ -288,7 +291,8 @@ def search_parser() -> Parser:
 
 def _run_search(a):
     import torch
-    from reid_nb.search import Gallery, load_model, format_results, plot_search
+    from reid_nb.model import load_model
+    from reid_nb.search import Gallery, format_search, plot_search
     from reid_nb.model import make_folder
     model, size = load_model(a.ckpt, tuple(a.size) if a.size else None)
     device = ('cuda' if torch.cuda.is_available() and a.backend == 'torch' else 'cpu') if a.device == 'auto' else a.device
@@ -300,7 +304,7 @@ def _run_search(a):
     else: raise FileNotFoundError(2, 'no such folder or gallery file (--gallery)', str(gallery))
     if a.save_gallery: print(f'gallery of {len(g)} images saved to {g.save(a.save_gallery)}')
     res = g.search(list(a.query), k=a.k, metric=a.metric, rerank=a.rerank, backend='torch' if a.index == 'exact' else 'faiss')
-    print(format_results(res))
+    print(format_search(res))
     if a.out:
         import matplotlib.pyplot as plt
         fig = plot_search(res)

@@ -18,7 +18,7 @@ from albumentations.pytorch import ToTensorV2
 # %% auto #0
 __all__ = ['IMG_EXTS', 'MARKET_SPLITS', 'MARKET_ARCHIVE_DIR', 'MARKET_LAYOUT', 'IMAGENET_MEAN', 'IMAGENET_STD', 'Sample',
            'parse_market_name', 'Market1501', 'make_synthetic_market', 'ImageReadError', 'read_image', 'train_tfms',
-           'test_tfms', 'ReIDDataset', 'reid_collate', 'PKSampler', 'show_batch']
+           'test_tfms', 'BadItem', 'ReIDDataset', 'reid_collate', 'PKSampler', 'show_batch']
 
 # %% ../nbs/00_data.ipynb #63f6833e
 class Sample(NamedTuple):
@@ -418,13 +418,19 @@ def test_tfms(size:tuple=(256, 128), # height, width fed to the network
 test_tfms.__test__ = False   # a library function, not a pytest test (its name starts with `test_`)
 
 # %% ../nbs/00_data.ipynb #7847df47
+class BadItem(NamedTuple):
+    "What a dataset with `skip_bad=True` returns for an image it could not read: which file, and why."
+    path:str
+    reason:str
+
 class ReIDDataset(torch.utils.data.Dataset):
-    "`Sample`s as `(image, pid, camid, index)`; with `skip_bad`, an unreadable image gives `None` and a warning."
+    "`Sample`s as `(image, pid, camid, index)`; with `skip_bad`, an unreadable image gives a `BadItem`."
     def __init__(self, samples:Sequence[Sample], # e.g. `Market1501(root).train`
                  tfms=None,            # albumentations pipeline (`train_tfms()`/`test_tfms()`); None: raw uint8 HWC array
-                 skip_bad:bool=False,  # return None (and warn) for unreadable images instead of raising
+                 skip_bad:bool=False,  # return a `BadItem` for unreadable images instead of raising
+                 warn:bool=True,       # with `skip_bad`: warn, naming the file (training warns once, in the main process)
                 ):
-        self.samples, self.tfms, self.skip_bad, self.bad_paths = list(samples), tfms, skip_bad, []
+        self.samples, self.tfms, self.skip_bad, self.warn, self.bad_paths = list(samples), tfms, skip_bad, warn, []
     def __len__(self): return len(self.samples)
     def __getitem__(self, i):
         s = self.samples[i]
@@ -432,47 +438,46 @@ class ReIDDataset(torch.utils.data.Dataset):
         except ImageReadError as e:
             if not self.skip_bad: raise
             self.bad_paths.append(s.path)
-            warnings.warn(f"skipping bad image {s.path!r}: {e.reason}")
-            return None
+            if self.warn: warnings.warn(f"skipping bad image {s.path!r}: {e.reason}")
+            return BadItem(s.path, e.reason)
         if self.tfms is not None: img = self.tfms(image=img)['image']
         return img, s.pid, s.camid, i
 
-def reid_collate(batch:list):
-    "Stack `(image, pid, camid, index)` items into tensors, dropping `None`s; `None` if nothing is left."
-    batch = [b for b in batch if b is not None]
-    if not batch: return None
-    return torch.utils.data.default_collate(batch)
+# %% ../nbs/00_data.ipynb #735fdc0b
+def reid_collate(items:list,           # dataset items: `(image, pid, camid, index)` tuples, triplet dicts, `BadItem`s
+                 with_bad:bool=False,  # also return the paths of the `BadItem`s
+                ):
+    "Items stacked into tensors (`default_collate`) without the `BadItem`s, None if none is left; `with_bad`: `(batch, paths)`."
+    good = [x for x in items if not isinstance(x, BadItem)]
+    batch = torch.utils.data.default_collate(good) if good else None
+    return (batch, [x.path for x in items if isinstance(x, BadItem)]) if with_bad else batch
 
 # %% ../nbs/00_data.ipynb #b5ec747c
 class PKSampler(torch.utils.data.Sampler):
-    "Batch sampler: lists of P ids x K indices; every id visited each epoch; reproducible; DDP-aware."
+    "Batch sampler: lists of P ids x K indices; every id visited each epoch; reproducible."
     def __init__(self, pids:Sequence, # pid of each dataset item (ints, or `Sample`s)
                  p:int=16,            # identities per batch
                  k:int=4,             # images per identity
                  seed:int=0,          # same seed + epoch -> same batches
-                 rank:int=0,          # this process's rank (DDP)
-                 world_size:int=1,    # number of processes (DDP)
                 ):
         pids = [getattr(x, 'pid', x) for x in pids]
         if p < 1 or k < 1: raise ValueError(f"p and k must be >= 1, got p={p}, k={k}")
-        if not 0 <= rank < world_size: raise ValueError(f"rank={rank} must be in [0, world_size={world_size})")
         self.index = {}
         for i, pid in enumerate(pids): self.index.setdefault(int(pid), []).append(i)
         self.ids = sorted(self.index)
         if len(self.ids) < p: raise ValueError(f"PKSampler needs at least p={p} identities, the data has {len(self.ids)}")
-        self.p, self.k, self.seed, self.rank, self.world_size, self.epoch = p, k, seed, rank, world_size, 0
+        self.p, self.k, self.seed, self.epoch = p, k, seed, 0
         # chunks per id: ceil(n/k), capped so one id never needs two places in the same batch
         self.n_chunks = {pid: -(-len(ix)//k) for pid, ix in self.index.items()}
         while True:
             nb = -(-sum(self.n_chunks.values())//p)
-            nb = -(-nb//world_size)*world_size                 # same number of batches on every rank
             capped = {pid: min(c, nb) for pid, c in self.n_chunks.items()}
             if capped == self.n_chunks: break
             self.n_chunks = capped
         self.n_batches = nb
 
     def set_epoch(self, epoch:int): self.epoch = epoch
-    def __len__(self): return self.n_batches//self.world_size
+    def __len__(self): return self.n_batches
 
     def _chunks(self, rng, pid, n):
         ix = rng.permutation(self.index[pid])
@@ -484,7 +489,7 @@ class PKSampler(torch.utils.data.Sampler):
         return out
 
     def batches(self) -> list:
-        "All batches of this epoch, for every rank."
+        "All batches of this epoch."
         rng = np.random.default_rng([self.seed, self.epoch])
         B, slots = self.n_batches, []
         for pid in rng.permutation(self.ids):
@@ -499,7 +504,7 @@ class PKSampler(torch.utils.data.Sampler):
         return [[i for _, ch in batches[j] for i in ch] for j in order]
 
     def __iter__(self):
-        yield from self.batches()[self.rank::self.world_size]
+        yield from self.batches()
 
 # %% ../nbs/00_data.ipynb #0b352cfa
 def _to_uint8(x) -> np.ndarray:

@@ -22,7 +22,8 @@ from .data import Sample, ReIDDataset, reid_collate, test_tfms, IMAGENET_MEAN, I
 __all__ = ['GeM', 'AvgPool', 'ReIDNet', 'input_norm', 'PretrainedWeightsError', 'LoadReport', 'packaged_weights',
            'weights_file_kind', 'map_in_order', 'load_pretrained', 'Features', 'extract_features', 'CheckpointError',
            'make_folder', 'atomic_write', 'atomic_torch_save', 'atomic_write_text', 'save_checkpoint',
-           'load_checkpoint', 'export_onnx', 'onnx_cache_dir', 'model_fingerprint', 'ort_session']
+           'load_checkpoint', 'restore_checkpoint', 'load_model', 'export_onnx', 'onnx_cache_dir', 'model_fingerprint',
+           'ort_session']
 
 # %% ../nbs/02_model.ipynb #c9a49a5d
 class GeM(nn.Module):
@@ -550,25 +551,48 @@ def load_checkpoint(path,                  # a file written by `save_checkpoint`
         keys = list(ck)[:8] if isinstance(ck, dict) else type(ck).__name__
         raise CheckpointError(p, f"a PyTorch file but not a reid_nb checkpoint (no 'model' state dict; found {keys}); "
                                  "for bare backbone weights use load_pretrained")
+    return restore_checkpoint(ck, p, model, optimizer, scheduler)
+
+
+# %% ../nbs/02_model.ipynb #2c619f83
+def restore_checkpoint(ck:dict,          # a checkpoint as `load_checkpoint` returns it
+                       path,             # where it came from (named in errors)
+                       model:nn.Module=None, optimizer=None, scheduler=None, # the objects to restore (None: skipped)
+                      ) -> dict:
+    "Load the stored model/optimizer/scheduler states of `ck` into the given objects (strictly); returns `ck`."
     for obj, key in ((model, 'model'), (optimizer, 'optimizer'), (scheduler, 'scheduler')):
         if obj is None: continue
-        if ck.get(key) is None: raise CheckpointError(p, f"has no {key} state to load")
+        if ck.get(key) is None: raise CheckpointError(path, f"has no {key} state to load")
         try: (_unwrap(obj) if key == 'model' else obj).load_state_dict(ck[key])
-        except (RuntimeError, ValueError, KeyError) as e: raise CheckpointError(p, f"does not fit the given {key}: {str(e)[:500]}") from None
+        except (RuntimeError, ValueError, KeyError) as e:
+            raise CheckpointError(path, f"does not fit the given {key}: {str(e)[:500]}") from None
     return ck
 
+# %% ../nbs/02_model.ipynb #a34d3cfa
 @patch(cls_method=True)
 def from_checkpoint(cls:ReIDNet, path, # a checkpoint written by `save_checkpoint` from a ReIDNet
-                    map_location='cpu'):
+                    map_location='cpu',
+                    ck:dict=None):     # the checkpoint as `load_checkpoint(path)` returned it (not read again)
     "Rebuild the model saved in `path` (from its `model_args`, no download) and return it in eval mode."
-    ck = load_checkpoint(path, map_location=map_location)
+    ck = load_checkpoint(path, map_location=map_location) if ck is None else ck
     if not isinstance(ck.get('model_args'), dict):
-        raise CheckpointError(path, "has no 'model_args' (not saved from a ReIDNet); build the model and use load_checkpoint(path, model)")
+        raise CheckpointError(path, "has no 'model_args' (not saved from a ReIDNet); "
+                                    "build the model and use load_checkpoint(path, model)")
     args = {'mean': IMAGENET_MEAN, 'std': IMAGENET_STD, **ck['model_args']}  # older checkpoints: ImageNet normalisation
     model = cls(**args)
     try: model.load_state_dict(ck['model'])
-    except RuntimeError as e: raise CheckpointError(path, f"weights do not fit the model they describe: {str(e)[:500]}") from None
+    except RuntimeError as e:
+        raise CheckpointError(path, f"weights do not fit the model they describe: {str(e)[:500]}") from None
     return model.eval()
+
+# %% ../nbs/02_model.ipynb #55b5b373
+def load_model(ckpt,            # a checkpoint written by `save_checkpoint` / `reid_nb_train`
+               size:tuple=None, # image size; default: the checkpoint config's `size`, else (256, 128)
+              ) -> tuple:       # (model in eval mode, (height, width))
+    "The model of a checkpoint and the image size it was trained at."
+    ck = load_checkpoint(ckpt)
+    cfg = ck.get('config') if isinstance(ck.get('config'), dict) else {}
+    return ReIDNet.from_checkpoint(ckpt, ck=ck), tuple(int(v) for v in (size or cfg.get('size') or (256, 128)))
 
 # %% ../nbs/02_model.ipynb #41baa7b7
 def export_onnx(model:nn.Module,      # a ReIDNet (exported in eval mode, float32, on CPU)
@@ -618,13 +642,15 @@ def onnx_cache_dir() -> Path:
     root = os.environ.get('REID_NB_CACHE') or Path(os.environ.get('XDG_CACHE_HOME') or Path.home()/'.cache')/'reid_nb'
     return Path(root).expanduser()/'onnx'
 
-def model_fingerprint(model:nn.Module, # e.g. a `ReIDNet`
-                     ) -> str: # 16 hex digits
-    "Hash of the model's `cfg` and `state_dict`: equal for the same architecture with the same weights."
+def model_fingerprint(model:nn.Module,   # e.g. a `ReIDNet`
+                      buffers:bool=True,  # include buffers (BatchNorm statistics); False: the parameters only
+                     ) -> str:            # 16 hex digits
+    "Hash of the model's `cfg` and weights: equal for the same architecture with bit-identical weights."
     import hashlib
     model = _unwrap(model)                                                               # DDP, DataParallel, torch.compile
     h = hashlib.sha256(json.dumps(getattr(model, 'cfg', None), sort_keys=True, default=str).encode())
-    for key, v in sorted(model.state_dict().items()):
+    state = model.state_dict() if buffers else dict(model.named_parameters())
+    for key, v in sorted(state.items()):
         v = v.detach().cpu().contiguous()
         h.update(f'{key}|{v.dtype}|{tuple(v.shape)}'.encode())
         h.update(v.reshape(-1).view(torch.uint8).numpy().tobytes())

@@ -5,11 +5,9 @@
 # %% auto #0
 __all__ = ['GALLERY_FORMAT', 'GALLERY_VERSION', 'RERANK_MAX_GALLERY', 'row_norms', 'topk_search', 'preprocess_settings',
            'embed_images', 'GalleryError', 'list_images', 'ids_from_name', 'SearchResult', 'Gallery', 'import_faiss',
-           'recall_at_k', 'plot_search', 'load_model', 'format_results']
+           'recall_at_k', 'plot_search', 'format_search']
 
 # %% ../nbs/05_search.ipynb #15d1ee64
-import os
-os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')  # albumentations asks PyPI for updates at import otherwise
 import sys, json, hashlib, warnings
 from pathlib import Path
 from typing import NamedTuple
@@ -17,8 +15,9 @@ import numpy as np
 import torch
 from fastcore.basics import patch
 from .data import read_image, ImageReadError, parse_market_name, test_tfms, IMG_EXTS
-from .model import ReIDNet, load_checkpoint, CheckpointError, atomic_torch_save, input_norm, make_folder, model_fingerprint, extract_features
-from .eval import distance_matrix, re_rank
+from .model import (ReIDNet, CheckpointError, atomic_torch_save, input_norm, make_folder, model_fingerprint,
+                           extract_features)
+from .metrics import distance_matrix, re_rank
 
 # %% ../nbs/05_search.ipynb #b3738a22
 def _check_metric(metric):
@@ -541,17 +540,7 @@ def plot_search(result:SearchResult, # from `Gallery.search`
     return fig
 
 # %% ../nbs/05_search.ipynb #0aff00f9
-def load_model(ckpt, # a checkpoint written by `save_checkpoint` / `reid_nb_train`
-               size:tuple=None, # image size; default: the checkpoint config's `size`, else (256, 128)
-              )->tuple: # (model in eval mode, (height, width))
-    "The model of a checkpoint and the image size it was trained at"
-    state = load_checkpoint(ckpt)
-    if size is None:
-        cfg = state.get('config') or {}
-        size = cfg.get('size') if isinstance(cfg, dict) else None
-    return ReIDNet.from_checkpoint(ckpt), tuple(size or (256, 128))
-
-def format_results(result:SearchResult)->str:
+def format_search(result:SearchResult)->str:
     "The ranked lists as text, one block per query"
     lines = []
     for r, name in enumerate(result.queries):

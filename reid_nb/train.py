@@ -3,9 +3,8 @@
 # %% ../nbs/03_train.ipynb #4091f4a2
 from __future__ import annotations
 import os
-os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')  # albumentations asks PyPI for updates at import otherwise
 os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')      # idle OpenMP threads sleep: on a shared CPU, spinning ones slow training 10x
-import contextlib, errno, hashlib, json, math, random, sys, time, warnings
+import contextlib, errno, functools, json, math, random, sys, time, warnings
 from dataclasses import dataclass, asdict, fields
 from pathlib import Path
 from typing import NamedTuple
@@ -17,17 +16,16 @@ from tqdm import tqdm
 from .data import (Market1501, ReIDDataset, PKSampler, reid_collate, train_tfms, test_tfms, make_synthetic_market,
                           IMAGENET_MEAN, IMAGENET_STD)
 from .triplets import TripletDataset, TripletLoss
-from .model import ReIDNet, extract_features, save_checkpoint, load_checkpoint, input_norm
-from .eval import distance_matrix, evaluate, evaluate_features, show_ranked
+from .model import ReIDNet, save_checkpoint, load_checkpoint, restore_checkpoint, input_norm, model_fingerprint
+from .metrics import score
 
 # %% auto #0
 __all__ = ['RUN_FILES', 'TrainConfig', 'seed_everything', 'epoch_seed', 'rng_state', 'set_rng_state', 'lr_factor',
-           'make_optimizer', 'RankShare', 'ShuffledBatches', 'BadItem', 'collate_skipping_bad', 'make_loader',
-           'start_epoch', 'DistEnv', 'dist_env', 'pick_device', 'init_distributed', 'gather_cat', 'compute_loss',
-           'train_epoch', 'iters_per_epoch', 'format_record', 'build_model', 'amp_setup', 'wrap_ddp', 'evaluate_model',
-           'read_metrics', 'append_metrics', 'trim_metrics', 'plot_curves', 'save_state', 'resume_config',
-           'resume_from', 'state_hash', 'move_aside', 'prepare_run_folder', 'RunLock', 'train', 'finish_run',
-           'run_demo', 'save_ranked']
+           'make_optimizer', 'RankShare', 'ShuffledBatches', 'make_loader', 'start_epoch', 'DistEnv', 'dist_env',
+           'pick_device', 'init_distributed', 'gather_cat', 'forward_batch', 'ReIDLoss', 'make_loss', 'train_epoch',
+           'iters_per_epoch', 'format_record', 'build_model', 'amp_setup', 'wrap_ddp', 'score_record', 'read_metrics',
+           'append_metrics', 'trim_metrics', 'plot_curves', 'save_state', 'resume_config', 'resume_from', 'move_aside',
+           'prepare_run_folder', 'RunLock', 'train', 'finish_run', 'run_demo']
 
 # %% ../nbs/03_train.ipynb #2fb7fc51
 _CHOICES = dict(mode=('pk', 'offline'), schedule=('cosine', 'step'), mining=('batch_hard', 'batch_all'),
@@ -191,34 +189,11 @@ class ShuffledBatches(torch.utils.data.Sampler):
         for b in range(len(self)): yield perm[b*self.batch_size:(b+1)*self.batch_size]
 
 # %% ../nbs/03_train.ipynb #8cdad892
-class BadItem(NamedTuple):
-    "Stands in for a training item whose image could not be read."
-    path:str
-
-class _Indexed(torch.utils.data.Dataset):
-    "Wrap a dataset whose unreadable items come back as `None`, so that the main process learns *which* file failed."
-    def __init__(self, ds): self.ds = ds
-    def __len__(self): return len(self.ds)
-    def __getitem__(self, i):
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore')       # a worker would warn again every epoch: the main process warns once
-            item = self.ds[i]
-        if item is not None: return item
-        bad = getattr(self.ds, 'bad_paths', None)   # ReIDDataset and TripletDataset record the failed file
-        return BadItem(bad[-1] if bad else f'item {i}')
-
-def collate_skipping_bad(items:list):
-    "Collate the good items (P×K tuples or triplet dicts); also return the paths of the unreadable ones."
-    bad = [x.path for x in items if isinstance(x, BadItem)]
-    good = [x for x in items if not isinstance(x, BadItem)]
-    if good and isinstance(good[0], dict): return torch.utils.data.default_collate(good), bad
-    return reid_collate(good), bad
-
 def _seed_worker(worker_id:int):
     "DataLoader worker start: seed its augmentation from the loader's per-epoch generator."
     s = torch.initial_seed() % 2**32
     random.seed(s); np.random.seed(s)
-    tfms = getattr(torch.utils.data.get_worker_info().dataset.ds, 'tfms', None)
+    tfms = getattr(torch.utils.data.get_worker_info().dataset, 'tfms', None)
     if tfms is not None: tfms.set_random_seed(s)
 
 def make_loader(cfg:TrainConfig, train_samples:list, rank:int=0, world_size:int=1,
@@ -233,17 +208,18 @@ def make_loader(cfg:TrainConfig, train_samples:list, rank:int=0, world_size:int=
         p = min(cfg.p, n_ids - n_ids % world_size)                     # P never above the identities there are
         if p < cfg.p: log(f"p={cfg.p} > the {n_ids} training identities: using p={p}")
         if p % world_size: raise ValueError(f"p={p} identities cannot be split evenly over {world_size} ranks")
-        ds, group = ReIDDataset(train_samples, tfms, skip_bad=True), cfg.k
+        ds, group = ReIDDataset(train_samples, tfms, skip_bad=True, warn=False), cfg.k
         batches = PKSampler([s.pid for s in train_samples], p, cfg.k, seed=cfg.seed)
     else:
         if cfg.batch_size % world_size: raise ValueError(f"batch_size={cfg.batch_size} cannot be split evenly over {world_size} ranks")
-        ds, group = TripletDataset(train_samples, tfms, seed=cfg.seed, skip_bad=True), 1
+        ds, group = TripletDataset(train_samples, tfms, seed=cfg.seed, skip_bad=True, warn=False), 1
         batches = ShuffledBatches(len(ds), cfg.batch_size, seed=cfg.seed)
     one = len(batches)                                      # steps in one pass (a smoke test's cap turns passes off)
     passes = max(1, math.ceil(cfg.min_steps/(max(cfg.epochs, 1)*one))) if cfg.min_steps and cfg.max_batches_per_epoch <= 0 else 1
     if passes > 1: log(f"{one} batches per pass x {cfg.epochs} epochs < min_steps={cfg.min_steps}: {passes} passes per epoch")
     return torch.utils.data.DataLoader(
-        _Indexed(ds), batch_sampler=RankShare(batches, group, rank, world_size, passes), collate_fn=collate_skipping_bad,
+        ds, batch_sampler=RankShare(batches, group, rank, world_size, passes),
+        collate_fn=functools.partial(reid_collate, with_bad=True),   # (batch, paths of unreadable images)
         num_workers=cfg.num_workers, worker_init_fn=_seed_worker, generator=torch.Generator(),
         pin_memory=torch.cuda.is_available())
 
@@ -252,7 +228,7 @@ def start_epoch(loader, seed:int, epoch:int, rank:int=0):
     s = epoch_seed(seed, epoch, rank)
     random.seed(s); np.random.seed(s); torch.manual_seed(s); loader.generator.manual_seed(s)
     loader.batch_sampler.set_epoch(epoch)
-    ds = loader.dataset.ds
+    ds = loader.dataset
     if hasattr(ds, 'set_epoch'): ds.set_epoch(epoch)
     if getattr(ds, 'tfms', None) is not None: ds.tfms.set_random_seed(s)   # used when num_workers=0
 
@@ -301,37 +277,42 @@ def gather_cat(x:torch.Tensor) -> torch.Tensor:
     return torch.cat([p[:m] for p, m in zip(parts, ns)])
 
 # %% ../nbs/03_train.ipynb #f54808b7
-def compute_loss(model, batch, loss_fn,  # `ReIDNet` (train mode), a collated batch, a `TripletLoss`
-                 mode:str='pk',             # 'pk' or 'offline'
-                 id_weight:float=1.0,       # weight of the ID loss (0: none)
-                 label_smoothing:float=0.1, # ε of the ID loss
-                 global_mining:bool=True,   # under DDP, mine over every rank's embeddings
-                ) -> tuple:
-    "`(loss, stats)` for one batch: batch-hard triplet (+ ID) loss on a P×K batch, or plain triplet loss on (a, p, n)."
-    if mode == 'pk':
-        imgs, pids = batch[0], batch[1]
-        feat, logits = model(imgs)
-        if global_mining: feat, all_pids = gather_cat(feat), gather_cat(pids)
-        else: all_pids = pids
-        tri = loss_fn(feat.float(), all_pids)
-        stats = dict(loss_tri=tri.item(), **loss_fn.stats)
-        if logits is None or not id_weight: return tri, stats
-        ce = F.cross_entropy(logits.float(), pids, label_smoothing=label_smoothing)
-        stats['loss_id'] = ce.item()
-        return tri + id_weight*ce, stats
-    a, p, n = _triplet_images(batch)
-    feat, _ = model(torch.cat([a, p, n]))
-    fa, fp, fn = feat.float().split(len(a))
-    tri = loss_fn(fa, fp, fn)
-    return tri, dict(loss_tri=tri.item(), **loss_fn.stats)
+def forward_batch(model, batch, mode:str='pk') -> tuple:
+    "`(embeddings, logits, pids)` of a collated batch; offline triplets stacked as [anchors; positives; negatives]."
+    if mode == 'pk': images, pids = batch[0], batch[1]
+    else:
+        images = torch.cat([batch['anchor'], batch['positive'], batch['negative']])
+        pids = torch.cat([batch['pid'], batch['pid'], batch['neg_pid']])
+    embeddings, logits = model(images)
+    return embeddings, logits, pids
 
-def _triplet_images(batch) -> tuple:
-    "The (anchor, positive, negative) image tensors of a collated `TripletDataset` batch (a dict or a tuple)."
-    if isinstance(batch, dict):
-        for keys in (('anchor', 'positive', 'negative'), ('a', 'p', 'n')):
-            if all(k in batch for k in keys): return tuple(batch[k] for k in keys)
-        raise KeyError(f"triplet batch without anchor/positive/negative images: keys {list(batch)}")
-    return tuple(batch[:3])
+# %% ../nbs/03_train.ipynb #91fa853c
+class ReIDLoss:
+    "Triplet loss on the embeddings (mined in the P×K batch, or on offline triplets) + label-smoothed ID loss on the logits."
+    def __init__(self, triplet:TripletLoss,     # `mining='none'` for offline triplets ([anchors; positives; negatives])
+                 id_weight:float=1.0,           # weight of the ID loss (0: none)
+                 label_smoothing:float=0.1,     # ε of the ID loss
+                 global_mining:bool=True):      # under DDP, mine over every rank's embeddings (`gather_cat`)
+        self.triplet, self.id_weight, self.label_smoothing, self.global_mining = triplet, id_weight, label_smoothing, global_mining
+
+    def __call__(self, embeddings, logits, pids) -> tuple:
+        emb = embeddings.float()
+        if self.triplet.mining == 'none':
+            anchors, positives, negatives = emb.chunk(3)
+            tri, stats = self.triplet(anchors, positives=positives, negatives=negatives)
+        elif self.global_mining: tri, stats = self.triplet(gather_cat(emb), gather_cat(pids))
+        else: tri, stats = self.triplet(emb, pids)
+        stats = dict(loss_tri=tri.item(), **stats)
+        if logits is None or not self.id_weight: return tri, stats
+        ce = F.cross_entropy(logits.float(), pids, label_smoothing=self.label_smoothing)
+        return tri + self.id_weight * ce, dict(stats, loss_id=ce.item())
+
+# %% ../nbs/03_train.ipynb #e1ee7573
+def make_loss(cfg:TrainConfig) -> ReIDLoss:
+    "The default `loss_fn` of a config: its triplet loss (mining, margin, distance) and ID loss."
+    mining = cfg.mining if cfg.mode == 'pk' else 'none'
+    triplet = TripletLoss(cfg.margin, mining, soft=cfg.soft_margin, metric=cfg.triplet_metric)
+    return ReIDLoss(triplet, 1.0 if cfg.id_loss else 0.0, cfg.label_smoothing, cfg.global_mining)
 
 # %% ../nbs/03_train.ipynb #0150a5bf
 def train_epoch(model, loader, loss_fn, opt, sched, scaler, cfg:TrainConfig, epoch:int,
@@ -353,7 +334,7 @@ def train_epoch(model, loader, loss_fn, opt, sched, scaler, cfg:TrainConfig, epo
         if batch is None: raise RuntimeError(f"epoch {epoch}: every image of a batch was unreadable")
         batch = _to_device(batch, device, cfg.channels_last)
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-            loss, stats = compute_loss(model, batch, loss_fn, cfg.mode, cfg.id_loss, cfg.label_smoothing, cfg.global_mining)
+            loss, stats = loss_fn(*forward_batch(model, batch, cfg.mode))
         if not torch.isfinite(loss):                       # diverged: stop before the NaN reaches the weights and last.pth
             raise FloatingPointError(f"epoch {epoch}, step {step + 1}: the loss is {loss.item()}, training diverged; "
                                      f"{cfg.out}/last.pth holds the last finished epoch: --resume with a lower --lr "
@@ -364,8 +345,9 @@ def train_epoch(model, loader, loss_fn, opt, sched, scaler, cfg:TrainConfig, epo
         stats = dict(loss=loss.item(), lr=opt.param_groups[1]['lr'], **stats)
         for k, v in stats.items(): sums[k] = sums.get(k, 0.0) + v
         n_img += _batch_len(batch); n_done += 1
-        bar.update(); bar.set_postfix(loss=f"{stats['loss']:.3f}", lr=f"{stats['lr']:.1e}",
-                                      active=f"{stats['frac_active']:.2f}", img_s=f"{n_img/(time.perf_counter()-t0):.0f}")
+        bar.update()
+        bar.set_postfix(loss=f"{stats['loss']:.3f}", lr=f"{stats['lr']:.1e}", img_s=f"{n_img/(time.perf_counter()-t0):.0f}",
+                        **({'active': f"{stats['frac_active']:.2f}"} if 'frac_active' in stats else {}))
     bar.close()
     elapsed = time.perf_counter() - t0
     res = _mean_over_ranks({**{k: v/max(n_done, 1) for k, v in sums.items()}, 'data_wait': wait / max(elapsed, 1e-9)})
@@ -376,7 +358,7 @@ def iters_per_epoch(loader, max_batches:int=0) -> int:
     "Optimizer steps per epoch: the loader's length, capped by `max_batches` when that is > 0."
     return min(len(loader), max_batches) if max_batches > 0 else len(loader)
 
-def _batch_len(batch): return len(_triplet_images(batch)[0]) if isinstance(batch, dict) else len(batch[0])
+def _batch_len(batch): return len(batch['anchor']) if isinstance(batch, dict) else len(batch[0])
 
 def _to_device(batch, device, channels_last=False):
     fmt = torch.channels_last if channels_last else torch.contiguous_format
@@ -426,19 +408,12 @@ def wrap_ddp(model, device:torch.device, find_unused:bool):
                                                      find_unused_parameters=find_unused)
 
 # %% ../nbs/03_train.ipynb #877099d0
-def evaluate_model(model, data:Market1501,     # the model (any mode; restored afterwards), a `Market1501`
-                   size:tuple=(256, 128),       # height, width fed to the network
-                   metric:str='cosine',         # 'cosine' or 'euclidean'
-                   batch_size:int=128, device=None, num_workers:int=0,
-                   amp=False,                   # autocast for feature extraction (see `extract_features`)
-                   channels_last:bool=False,    # NHWC for feature extraction
-                  ) -> dict:
-    "Rank-1/5/10, mAP and mINP of `model` on the query/gallery split (the Market-1501 protocol of `evaluate`)."
-    kw = dict(batch_size=batch_size, device=device, num_workers=num_workers, size=size, amp=amp,
-              progress=False, channels_last=channels_last)
-    q, g = extract_features(model, data.query, **kw), extract_features(model, data.gallery, **kw)
-    r = evaluate_features(q.feats, g.feats, q.pids, g.pids, q.camids, g.camids, metric=metric)
-    return {k: float(r[k]) for k in ('rank1', 'rank5', 'rank10', 'mAP', 'mINP')}
+def score_record(model, data:Market1501, cfg:TrainConfig, device) -> dict:
+    "What the log keeps of an evaluation: `score`'s Rank-1/5/10, mAP and mINP of `model` on `data`'s query/gallery."
+    amp = None if cfg.amp and torch.device(device).type == 'cuda' else False
+    res = score(model, data.query, data.gallery, cfg.metric, size=cfg.size, batch_size=cfg.test_batch_size,
+                device=device, num_workers=cfg.num_workers, amp=amp, channels_last=cfg.channels_last, progress=False)
+    return {k: float(res[k]) for k in ('rank1', 'rank5', 'rank10', 'mAP', 'mINP')}
 
 # %% ../nbs/03_train.ipynb #b041171d
 def read_metrics(path) -> list:
@@ -491,9 +466,10 @@ def save_state(path, model, opt, sched, scaler, epoch:int, cfg:TrainConfig, rec:
 def resume_config(path,              # the run's last.pth
                   cfg:TrainConfig,   # the config asked for now
                   given:set|None=None, # the fields asked for on purpose (the command line's options); None: all of them
+                 ck:dict|None=None, # the checkpoint, if read already (`load_checkpoint(path)`)
                  ) -> tuple:
-    "`(config, changes)` a resumed run goes on with: the checkpoint's config, with the `given` fields of `cfg` that may change mid-run."
-    ck = load_checkpoint(path)
+    "`(config, changes)` a resumed run goes on with: the checkpoint's config, with the `given` fields of `cfg` that may change."
+    ck = load_checkpoint(path) if ck is None else ck
     names = [f.name for f in fields(TrainConfig)]
     old = {k: v for k, v in (ck.get('config') or {}).items() if k in names}
     changes = {}
@@ -509,9 +485,9 @@ def resume_config(path,              # the run's last.pth
         raise ValueError(f"--epochs {new.epochs}: the run in {Path(path).parent} has already done {ck['epoch']} epochs")
     return new, changes
 
-def resume_from(path, model, opt, sched, scaler, changes:dict|None=None) -> tuple:
-    "Load `path` into model, optimizer, scheduler, scaler and RNGs, then apply a changed lr / weight decay; `(next epoch, best mAP)`."
-    ck = load_checkpoint(path, model, opt, sched)
+def resume_from(ck:dict, model, opt, sched, scaler, changes:dict|None=None, path='last.pth') -> tuple:
+    "Restore model, optimizer, scheduler, scaler and RNGs from `ck`, apply a changed lr / weight decay; `(next epoch, best mAP)`."
+    restore_checkpoint(ck, path, model, opt, sched)
     if ck.get('scaler'): scaler.load_state_dict(ck['scaler'])
     set_rng_state(ck['rng'])
     changes = changes or {}
@@ -528,12 +504,6 @@ def resume_from(path, model, opt, sched, scaler, changes:dict|None=None) -> tupl
 
 def _jsonish(v): return json.loads(json.dumps(v))
 
-def state_hash(model, buffers:bool=True) -> str:
-    "SHA-256 of a model's parameters (and buffers): equal hashes, bit-identical weights."
-    h, m = hashlib.sha256(), getattr(model, 'module', model)
-    for k, v in (m.state_dict() if buffers else dict(m.named_parameters())).items():
-        h.update(k.encode()); h.update(str(v.dtype).encode()); h.update(v.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
 
 # %% ../nbs/03_train.ipynb #5ef711e0
 RUN_FILES = ('last.pth', 'best.pth', 'metrics.jsonl')
@@ -590,20 +560,22 @@ def train(cfg:TrainConfig,       # what to train, on what, for how long
           resume:bool=False,     # go on from OUT/last.pth (from scratch if there is none yet)
           overwrite:bool=False,  # OUT holds a run: move it aside to OUT.1/ (OUT.2/, ...) and start afresh
           given:set|None=None,   # on resume, the fields of `cfg` asked for on purpose (the CLI: its options); None: all
+          loss_fn=None,          # `loss_fn(embeddings, logits, pids) -> (loss, stats)`; default `make_loss(cfg)`
          ) -> dict:
     "Train a `ReIDNet` on `cfg.data`; write last/best checkpoints, metrics.jsonl and curves.png to `cfg.out`."
     env, out = dist_env(), Path(cfg.out)
-    if env.rank != 0: return _train(cfg, resume, given, env)   # rank 0 alone owns the folder
+    if env.rank != 0: return _train(cfg, resume, given, env, loss_fn)   # rank 0 alone owns the folder
     with RunLock(out):
         aside = prepare_run_folder(out, resume, overwrite)
         if aside: print(f"moved the previous run in {out} to {aside}")
-        return _train(cfg, resume, given, env)
+        return _train(cfg, resume, given, env, loss_fn)
 
-def _train(cfg:TrainConfig, resume:bool, given:set|None, env) -> dict:
+def _train(cfg:TrainConfig, resume:bool, given:set|None, env, loss_fn=None) -> dict:
     out = Path(cfg.out)
-    last, changes = out/'last.pth', {}
-    resuming = resume and last.exists()
-    if resuming: cfg, changes = resume_config(last, cfg, given)
+    last, changes, ck = out/'last.pth', {}, None
+    if resume and last.exists():
+        ck = load_checkpoint(last)
+        cfg, changes = resume_config(last, cfg, given, ck)
     elif resume: print(f"resume: no {last} yet, starting from scratch")
     device = pick_device(cfg.device, env.local_rank); init_distributed(env, device)
     main = env.rank == 0
@@ -616,22 +588,20 @@ def _train(cfg:TrainConfig, resume:bool, given:set|None, env) -> dict:
     loader = make_loader(cfg, data.train, env.rank, env.world_size, input_norm(model), log=print if main else lambda *a: None)
     opt, sched = make_optimizer(model, cfg, iters_per_epoch(loader, cfg.max_batches_per_epoch))
     amp_dtype, scaler = amp_setup(cfg.amp, device)
-    loss_fn = TripletLoss(cfg.margin, cfg.mining if cfg.mode == 'pk' else 'none', soft=cfg.soft_margin, metric=cfg.triplet_metric)
-    start, best = resume_from(last, model, opt, sched, scaler, changes) if resuming else (1, -1.0)
+    loss_fn = make_loss(cfg) if loss_fn is None else loss_fn
+    start, best = resume_from(ck, model, opt, sched, scaler, changes, last) if ck else (1, -1.0)
     if main and start > cfg.epochs: print(f"nothing to do: the run in {out} has done all {cfg.epochs} epochs (--epochs N to go on)")
     net = wrap_ddp(model, device, find_unused=model.classifier is None) if env.world_size > 1 else model
-    ev = dict(size=cfg.size, metric=cfg.metric, batch_size=cfg.test_batch_size, device=device, num_workers=cfg.num_workers,
-              amp=None if cfg.amp and device.type == 'cuda' else False, channels_last=cfg.channels_last)
     if main:
         out.mkdir(parents=True, exist_ok=True); trim_metrics(out/'metrics.jsonl', start - 1)
         for tmp in out.glob('.*.pth.*.tmp'): tmp.unlink()               # left by a kill during a checkpoint write
-        if start == 1 and cfg.eval_at_start: append_metrics(out/'metrics.jsonl', dict(epoch=0, **evaluate_model(model, data, **ev)))
+        if start == 1 and cfg.eval_at_start: append_metrics(out/'metrics.jsonl', dict(epoch=0, **score_record(model, data, cfg, device)))
     rec, bad_seen = {}, set()
     for epoch in range(start, cfg.epochs + 1):
         start_epoch(loader, cfg.seed, epoch, env.rank)
         rec = train_epoch(net, loader, loss_fn, opt, sched, scaler, cfg, epoch, device, amp_dtype, bad_seen, main and cfg.progress)
         if main:
-            if (cfg.eval_every and epoch % cfg.eval_every == 0) or epoch == cfg.epochs: rec |= evaluate_model(model, data, **ev)
+            if (cfg.eval_every and epoch % cfg.eval_every == 0) or epoch == cfg.epochs: rec |= score_record(model, data, cfg, device)
             append_metrics(out/'metrics.jsonl', rec); print(format_record(rec), flush=True)
             if rec.get('mAP', -1.0) > best:
                 best = rec['mAP']; save_checkpoint(out/'best.pth', model, epoch=epoch, config=asdict(cfg), metrics=rec)
@@ -643,7 +613,9 @@ def _train(cfg:TrainConfig, resume:bool, given:set|None, env) -> dict:
 
 def finish_run(model, out:Path, env:DistEnv, rank_hashes:bool=False):
     "Optionally write this rank's weights hash (to check that DDP ranks agree), then leave the process group."
-    if rank_hashes: (out/f'weights_rank{env.rank}.sha256').write_text(f"{state_hash(model, buffers=False)} {state_hash(model)}\n")
+    if rank_hashes:
+        hashes = f"{model_fingerprint(model, buffers=False)} {model_fingerprint(model)}\n"
+        (out/f'weights_rank{env.rank}.sha256').write_text(hashes)
     if env.world_size > 1 and dist.is_initialized():
         dist.barrier(); dist.destroy_process_group()
 
@@ -676,18 +648,7 @@ def run_demo(out:str='reid_nb_demo',   # folder for the data set, the run and th
                       num_workers=num_workers, seed=seed, device=device, progress=progress)
     res = train(cfg)
     before = read_metrics(out/'run'/'metrics.jsonl')[0]
-    save_ranked(out/'run'/'best.pth', cfg, out/'ranked.png')
     keys = ('rank1', 'rank5', 'rank10', 'mAP')
     return dict(before={k: before[k] for k in keys}, after={k: res[k] for k in keys}, counts=counts, config=asdict(cfg),
                 seconds=time.perf_counter() - t0, out=str(out))
-
-def save_ranked(ckpt, cfg:TrainConfig, path, n_queries:int=4, k:int=8):
-    "A picture of the top-`k` gallery images for the first `n_queries` queries, ranked by the model in `ckpt`."
-    import matplotlib.pyplot as plt
-    model, mk = ReIDNet.from_checkpoint(ckpt), Market1501(cfg.data)
-    kw = dict(size=cfg.size, progress=False, channels_last=False, batch_size=cfg.test_batch_size)
-    q, g = extract_features(model, mk.query, **kw), extract_features(model, mk.gallery, **kw)
-    fig = show_ranked(mk.query, mk.gallery, distance_matrix(q.feats, g.feats, metric=cfg.metric), k=k,
-                      qidx=list(range(0, len(mk.query), max(len(mk.query)//n_queries, 1)))[:n_queries])
-    fig.savefig(path, dpi=80); plt.close(fig)
 

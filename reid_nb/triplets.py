@@ -8,10 +8,11 @@ import io, math, warnings
 from typing import Sequence
 import numpy as np
 import torch, torch.nn as nn, torch.nn.functional as F
-from .data import Sample, ReIDDataset, ImageReadError, read_image, reid_collate
+from fastcore.basics import patch
+from .data import Sample, BadItem, ImageReadError, read_image, reid_collate
 
 # %% auto #0
-__all__ = ['triplet_collate', 'TripletDataset', 'pairwise_distances', 'TripletLoss', 'row_distances', 'triplet_distances',
+__all__ = ['triplet_collate', 'TripletDataset', 'pairwise_distances', 'row_distances', 'TripletLoss', 'triplet_distances',
            'TripletExplorer']
 
 # %% ../nbs/01_triplets.ipynb #4c4aeb5b
@@ -20,9 +21,11 @@ class TripletDataset(torch.utils.data.Dataset):
     def __init__(self, samples:Sequence[Sample], # e.g. `Market1501(root).train`
                  tfms=None,            # albumentations pipeline; None: raw uint8 HWC arrays
                  seed:int=0,           # same (seed, epoch) -> same triplets
-                 skip_bad:bool=False,  # an unreadable image gives None (and a warning) instead of an error
+                 skip_bad:bool=False,  # an unreadable image gives a `BadItem` (00_data) instead of an error
+                 warn:bool=True,       # with `skip_bad`: warn, naming the file
                 ):
-        self.samples, self.tfms, self.seed, self.skip_bad, self.epoch = list(samples), tfms, seed, skip_bad, 0
+        self.samples, self.tfms, self.seed, self.epoch = list(samples), tfms, seed, 0
+        self.skip_bad, self.warn = skip_bad, warn
         self.bad_paths = []
         by_pid, by_pid_cam = {}, {}
         for i, s in enumerate(self.samples):
@@ -62,15 +65,16 @@ class TripletDataset(torch.utils.data.Dataset):
         try: ims = [self._load(j) for j in (a, p, n)]
         except ImageReadError as e:
             if not self.skip_bad: raise
-            self.bad_paths.append(e.path); warnings.warn(f"skipping bad image {e.path!r}: {e.reason}")
-            return None
+            self.bad_paths.append(e.path)
+            if self.warn: warnings.warn(f"skipping bad image {e.path!r}: {e.reason}")
+            return BadItem(e.path, e.reason)
         S = self.samples
         return dict(anchor=ims[0], positive=ims[1], negative=ims[2],
                     pid=S[a].pid, neg_pid=S[n].pid, camid=S[a].camid, pos_camid=S[p].camid, neg_camid=S[n].camid,
                     index=torch.tensor([a, p, n]))
 
 # %% ../nbs/01_triplets.ipynb #325737b1
-triplet_collate = reid_collate   # the same rule for triplet dicts: drop `None`s (unreadable images), then `default_collate`
+triplet_collate = reid_collate   # the same rule for triplet dicts: drop `BadItem`s (unreadable images), then `default_collate`
 
 # %% ../nbs/01_triplets.ipynb #db2c55ee
 def _safe_sqrt(d:torch.Tensor) -> torch.Tensor:
@@ -93,62 +97,7 @@ def pairwise_distances(x:torch.Tensor,           # (n, d) embeddings
     if y is x: d2 = d2 * (1 - torch.eye(len(x), device=x.device, dtype=x.dtype))   # exact zeros on the diagonal
     return d2 if metric == 'sqeuclidean' else _safe_sqrt(d2)
 
-# %% ../nbs/01_triplets.ipynb #a6652596
-class TripletLoss(nn.Module):
-    "Triplet loss on given triplets (`mining='none'`) or mined in a P×K batch (`'batch_hard'`, `'batch_all'`)."
-    def __init__(self, margin:float=0.3,         # the margin m (ignored with `soft=True`)
-                 mining:str='batch_hard',         # 'batch_hard', 'batch_all' or 'none'
-                 soft:bool=False,                 # soft margin log(1 + exp(d_ap - d_an))
-                 metric:str='euclidean',          # distance: 'euclidean', 'sqeuclidean' or 'cosine'
-                ):
-        super().__init__()
-        if mining not in ('batch_hard', 'batch_all', 'none'): raise ValueError(f"mining must be 'batch_hard', 'batch_all' or 'none', got {mining!r}")
-        self.margin, self.mining, self.soft, self.metric, self.stats = margin, mining, soft, metric, {}
-
-    def _hinge(self, dap, dan):
-        return F.softplus(dap - dan) if self.soft else F.relu(dap - dan + self.margin)
-    def _active(self, dap, dan): return (dap > dan) if self.soft else (dap - dan + self.margin > 0)
-
-    def _log(self, dap, dan):
-        self.stats = dict(frac_active=self._active(dap, dan).float().mean().item() if dap.numel() else 0.,
-                          d_ap=dap.mean().item(), d_an=dan.mean().item())
-
-    def forward(self, x:torch.Tensor, # embeddings (B, D): anchors for 'none', the whole P×K batch otherwise
-                y:torch.Tensor,       # positives (B, D) for 'none'; pids (B,) otherwise
-                z:torch.Tensor|None=None, # negatives (B, D) for 'none'
-               ) -> torch.Tensor:
-        if self.mining == 'none':
-            if z is None: raise ValueError("TripletLoss(mining='none') takes (anchor, positive, negative) embeddings")
-            if self.metric == 'euclidean':   # exactly what nn.TripletMarginLoss computes (p=2, eps=1e-6)
-                dap, dan = F.pairwise_distance(x, y, eps=1e-6), F.pairwise_distance(x, z, eps=1e-6)
-            else:
-                dap, dan = row_distances(x, y, self.metric), row_distances(x, z, self.metric)
-            self._log(dap, dan)
-            return self._hinge(dap, dan).mean()
-        pids = torch.as_tensor(y, device=x.device)
-        if pids.shape != (len(x),): raise ValueError(f"TripletLoss({self.mining!r}) takes (embeddings (B, D), pids (B,)); got pids of shape {tuple(pids.shape)}")
-        d = pairwise_distances(x, metric=self.metric)
-        same = pids[:, None] == pids[None]
-        pos = same & ~torch.eye(len(x), dtype=torch.bool, device=x.device)
-        neg = ~same
-        valid = pos.any(1) & neg.any(1)          # anchors that have both a positive and a negative
-        if not valid.any():
-            raise ValueError(f"TripletLoss({self.mining!r}): no anchor in this batch of {len(x)} has both a positive and a negative "
-                             f"({len(pids.unique())} identities); use P>=2 identities and K>=2 images per identity")
-        if self.mining == 'batch_hard':
-            dap = torch.where(pos, d, torch.full_like(d, -math.inf)).max(1).values[valid]
-            dan = torch.where(neg, d, torch.full_like(d, math.inf)).min(1).values[valid]
-            self._log(dap, dan)
-            return self._hinge(dap, dan).mean()
-        # batch_all: every (a, p, n) with p a positive and n a negative of a
-        mask = pos[:, :, None] & neg[:, None, :]
-        dap, dan = d[:, :, None].expand_as(mask)[mask], d[:, None, :].expand_as(mask)[mask]
-        losses = self._hinge(dap, dan)
-        self._log(dap, dan)
-        active = losses > 0 if not self.soft else torch.ones_like(losses, dtype=torch.bool)
-        return losses[active].mean() if active.any() else losses.sum() * 0   # 0, still attached to the graph
-
-# %% ../nbs/01_triplets.ipynb #dd892850
+# %% ../nbs/01_triplets.ipynb #8e373c4a
 def row_distances(x:torch.Tensor, y:torch.Tensor, # (n, d) each
                   metric:str='euclidean') -> torch.Tensor: # (n,) distances between x[i] and y[i]
     "Distance of each row of `x` to the same row of `y` (O(n) memory, unlike the diagonal of `pairwise_distances`)."
@@ -158,6 +107,68 @@ def row_distances(x:torch.Tensor, y:torch.Tensor, # (n, d) each
     if metric != 'euclidean': raise ValueError(f"metric must be 'euclidean', 'sqeuclidean' or 'cosine', got {metric!r}")
     return _safe_sqrt(d2)
 
+# %% ../nbs/01_triplets.ipynb #a6652596
+class TripletLoss(nn.Module):
+    "Triplet loss on given triplets (`mining='none'`) or mined in a P×K batch (`'batch_hard'`, `'batch_all'`)."
+    def __init__(self, margin:float=0.3,         # the margin m (ignored with `soft=True`)
+                 mining:str='batch_hard',         # 'batch_hard', 'batch_all' or 'none'
+                 soft:bool=False,                 # soft margin log(1 + exp(d_ap - d_an))
+                 metric:str='euclidean',          # distance: 'euclidean', 'sqeuclidean' or 'cosine'
+                ):
+        super().__init__()
+        if mining not in ('batch_hard', 'batch_all', 'none'):
+            raise ValueError(f"mining must be 'batch_hard', 'batch_all' or 'none', got {mining!r}")
+        self.margin, self.mining, self.soft, self.metric = margin, mining, soft, metric
+
+    def forward(self, embeddings:torch.Tensor,       # (B, D): the P×K batch; with mining='none', the anchors
+                pids:torch.Tensor|None=None,         # (B,) person ids of a P×K batch (mining modes)
+                positives:torch.Tensor|None=None,    # (B, D) positives of the anchors (mining='none')
+                negatives:torch.Tensor|None=None,    # (B, D) negatives of the anchors (mining='none')
+               ) -> tuple:                           # (loss, stats: frac_active, d_ap, d_an)
+        "The loss and its stats: the fraction of active triplets and the mean anchor-positive / anchor-negative distances."
+        if self.mining == 'none': dap, dan = self._given(embeddings, positives, negatives)
+        else: dap, dan = self._mined(embeddings, pids)
+        losses = F.softplus(dap - dan) if self.soft else F.relu(dap - dan + self.margin)
+        active = (dap > dan) if self.soft else (losses > 0)
+        stats = dict(frac_active=active.float().mean().item() if dap.numel() else 0.,
+                     d_ap=dap.mean().item(), d_an=dan.mean().item())
+        if self.mining != 'batch_all' or self.soft: return losses.mean(), stats
+        return (losses[active].mean() if active.any() else losses.sum() * 0), stats   # 0, still attached to the graph
+
+# %% ../nbs/01_triplets.ipynb #2f34b9ac
+@patch
+def _given(self:TripletLoss, anchors, positives, negatives) -> tuple:
+    "`(d_ap, d_an)` of given triplets, row by row."
+    if positives is None or negatives is None:
+        raise ValueError("TripletLoss(mining='none') takes anchors, positives=..., negatives=... embeddings")
+    if self.metric == 'euclidean':   # exactly what nn.TripletMarginLoss computes (p=2, eps=1e-6)
+        return F.pairwise_distance(anchors, positives, eps=1e-6), F.pairwise_distance(anchors, negatives, eps=1e-6)
+    return row_distances(anchors, positives, self.metric), row_distances(anchors, negatives, self.metric)
+
+# %% ../nbs/01_triplets.ipynb #adb5c630
+@patch
+def _mined(self:TripletLoss, emb, pids) -> tuple:
+    "`(d_ap, d_an)` mined in a P×K batch: hardest per anchor, or every (anchor, positive, negative)."
+    if pids is None: raise ValueError(f"TripletLoss({self.mining!r}) takes embeddings (B, D) and pids (B,)")
+    pids = torch.as_tensor(pids, device=emb.device)
+    if pids.shape != (len(emb),):
+        raise ValueError(f"TripletLoss({self.mining!r}) takes embeddings (B, D) and pids (B,); "
+                         f"got pids of shape {tuple(pids.shape)}")
+    d = pairwise_distances(emb, metric=self.metric)
+    same = pids[:, None] == pids[None]
+    pos, neg = same & ~torch.eye(len(emb), dtype=torch.bool, device=emb.device), ~same
+    valid = pos.any(1) & neg.any(1)          # anchors that have both a positive and a negative
+    if not valid.any():
+        raise ValueError(f"TripletLoss({self.mining!r}): no anchor in this batch of {len(emb)} has both a positive "
+                         f"and a negative ({len(pids.unique())} identities); "
+                         "use P>=2 identities and K>=2 images per identity")
+    if self.mining == 'batch_hard':
+        dap = torch.where(pos, d, torch.full_like(d, -math.inf)).max(1).values[valid]
+        return dap, torch.where(neg, d, torch.full_like(d, math.inf)).min(1).values[valid]
+    mask = pos[:, :, None] & neg[:, None, :]  # batch_all: every (a, p, n), p a positive and n a negative of a
+    return d[:, :, None].expand_as(mask)[mask], d[:, None, :].expand_as(mask)[mask]
+
+# %% ../nbs/01_triplets.ipynb #dd892850
 def triplet_distances(feats:torch.Tensor, # (N, D) embeddings of `ds.samples`
                       ds:TripletDataset,  # the triplets to measure
                       metric:str='euclidean',
@@ -175,18 +186,13 @@ def _fig_png(fig) -> bytes:
 class TripletExplorer:
     "Look at (anchor, positive, negative) triplets with their distances; live in Jupyter or static in the docs."
     def __init__(self, samples:Sequence[Sample], # the images triplets are drawn from
-                 feats:torch.Tensor|None=None,  # (N, D) embeddings of `samples`; or give `model`
-                 model:nn.Module|None=None,     # embeds `samples` when `feats` is None
-                 size:tuple=(128, 64),          # image size for `model`
+                 feats:torch.Tensor|None=None,  # (N, D) embeddings of `samples` (e.g. `extract_features(...).feats`)
                  margin:float=0.3,              # the triplet margin
                  metric:str='euclidean',        # distance between embeddings
                  seed:int=0,                    # which triplets
                 ):
         self.samples, self.margin, self.metric = list(samples), margin, metric
         self.ds = TripletDataset(self.samples, seed=seed)
-        if feats is None and model is not None:
-            from reid_nb.model import extract_features
-            feats = extract_features(model, self.samples, size=size, progress=False).feats
         self.trips = [self.ds.triplet(i) for i in range(len(self.ds))]
         if feats is not None:
             if len(feats) != len(self.samples): raise ValueError(f"feats has {len(feats)} rows for {len(self.samples)} samples")

@@ -2,7 +2,7 @@
 import itertools, math, warnings
 import numpy as np
 import pytest, torch, torch.nn as nn, torch.nn.functional as F
-from reid_nb.data import Sample, make_synthetic_market, Market1501, test_tfms
+from reid_nb.data import Sample, BadItem, make_synthetic_market, Market1501, test_tfms
 from reid_nb.triplets import TripletDataset, triplet_collate, pairwise_distances, TripletLoss, TripletExplorer
 
 torch.set_num_threads(1)
@@ -75,7 +75,7 @@ def test_mined_losses_equal_brute_force(mining, soft, metric):
         pids = torch.tensor([0, 0, 0, 1, 1, 2, 2, 2, 2, 3, 5])      # uneven K, and a singleton (pid 5)
         emb = torch.randn(len(pids), 6, generator=g, dtype=torch.float64)
         for margin in (0.05, 0.3, 2.0):
-            got = TripletLoss(margin, mining, soft=soft, metric=metric)(emb, pids).item()
+            got = TripletLoss(margin, mining, soft=soft, metric=metric)(emb, pids)[0].item()
             assert got == pytest.approx(_brute_force(emb, pids, margin, mining, soft, metric), rel=1e-9, abs=1e-12)
 
 def test_none_equals_torch_triplet_margin_loss():
@@ -83,10 +83,10 @@ def test_none_equals_torch_triplet_margin_loss():
     A, P, N = torch.randn(3, 64, 32, generator=g).unbind(0)
     P[:4] = A[:4]                                                  # zero anchor-positive distances too
     for m in (0.05, 0.3, 1.0, 5.0):
-        got, ref = TripletLoss(m, mining='none')(A, P, N), nn.TripletMarginLoss(margin=m)(A, P, N)
+        (got, _), ref = TripletLoss(m, mining='none')(A, positives=P, negatives=N), nn.TripletMarginLoss(margin=m)(A, P, N)
         assert abs(got.item() - ref.item()) < 1e-6
     a2, p2, n2 = (t.clone().requires_grad_() for t in (A, P, N))
-    TripletLoss(0.3, mining='none')(a2, p2, n2).backward()
+    TripletLoss(0.3, mining='none')(a2, positives=p2, negatives=n2)[0].backward()
     a3, p3, n3 = (t.clone().requires_grad_() for t in (A, P, N))
     nn.TripletMarginLoss(margin=0.3)(a3, p3, n3).backward()
     for u, v in ((a2, a3), (p2, p3), (n2, n3)): torch.testing.assert_close(u.grad, v.grad, atol=1e-6, rtol=1e-5)
@@ -95,7 +95,7 @@ def test_none_soft_margin():
     g = torch.Generator().manual_seed(3)
     A, P, N = torch.randn(3, 16, 8, generator=g).unbind(0)
     ref = F.softplus(F.pairwise_distance(A, P, eps=1e-6) - F.pairwise_distance(A, N, eps=1e-6)).mean()
-    torch.testing.assert_close(TripletLoss(mining='none', soft=True)(A, P, N), ref)
+    torch.testing.assert_close(TripletLoss(mining='none', soft=True)(A, positives=P, negatives=N)[0], ref)
 
 def test_stats():
     g = torch.Generator().manual_seed(4)
@@ -103,20 +103,20 @@ def test_stats():
     emb = torch.randn(16, 8, generator=g)
     d = torch.cdist(emb, emb); same = pids[:, None] == pids[None]; eye = torch.eye(16, dtype=torch.bool)
     dap = d.masked_fill(~same | eye, -1).max(1).values; dan = d.masked_fill(same, 1e9).min(1).values
-    l = TripletLoss(0.3, 'batch_hard'); l(emb, pids)
-    assert set(l.stats) >= {'frac_active', 'd_ap', 'd_an'} and all(isinstance(v, float) for v in l.stats.values())
-    assert l.stats['d_ap'] == pytest.approx(dap.mean().item(), rel=1e-5)
-    assert l.stats['d_an'] == pytest.approx(dan.mean().item(), rel=1e-5)
-    assert l.stats['frac_active'] == pytest.approx((dap - dan + 0.3 > 0).float().mean().item())
-    l = TripletLoss(0.3, 'batch_all'); l(emb, pids)
+    _, stats = TripletLoss(0.3, 'batch_hard')(emb, pids)
+    assert set(stats) >= {'frac_active', 'd_ap', 'd_an'} and all(isinstance(v, float) for v in stats.values())
+    assert stats['d_ap'] == pytest.approx(dap.mean().item(), rel=1e-5)
+    assert stats['d_an'] == pytest.approx(dan.mean().item(), rel=1e-5)
+    assert stats['frac_active'] == pytest.approx((dap - dan + 0.3 > 0).float().mean().item())
+    _, stats = TripletLoss(0.3, 'batch_all')(emb, pids)
     mask = (same & ~eye)[:, :, None] & ~same[:, None, :]
     gap = (d[:, :, None] - d[:, None, :])[mask]
-    assert l.stats['frac_active'] == pytest.approx((gap + 0.3 > 0).float().mean().item(), rel=1e-6)
+    assert stats['frac_active'] == pytest.approx((gap + 0.3 > 0).float().mean().item(), rel=1e-6)
     # well separated clusters: nothing active, zero loss that still backpropagates
     emb = (torch.eye(4).repeat_interleave(4, 0) * 100 + 0.01 * torch.randn(16, 4, generator=g)).requires_grad_()
     for mining in ('batch_hard', 'batch_all'):
-        l = TripletLoss(0.3, mining); loss = l(emb, pids)
-        assert loss.item() == 0 and l.stats['frac_active'] == 0 and l.stats['d_an'] > 100
+        loss, stats = TripletLoss(0.3, mining)(emb, pids)
+        assert loss.item() == 0 and stats['frac_active'] == 0 and stats['d_an'] > 100
         loss.backward()
 
 @pytest.mark.parametrize('mining', ['batch_hard', 'batch_all'])
@@ -128,13 +128,13 @@ def test_no_valid_triplet_raises(mining):
 
 def test_bad_arguments():
     with pytest.raises(ValueError, match='mining'): TripletLoss(mining='semi_hard')
-    with pytest.raises(ValueError): TripletLoss(mining='none')(torch.randn(4, 8), torch.randn(4, 8))
+    with pytest.raises(ValueError): TripletLoss(mining='none')(torch.randn(4, 8), positives=torch.randn(4, 8))
 
 @pytest.mark.parametrize('mining', ['batch_hard', 'batch_all'])
 def test_mined_gradients_finite_with_duplicates(mining):
     e = torch.randn(8, 8, generator=torch.Generator().manual_seed(5)); e[1] = e[0]; e[3] = e[2]
     e.requires_grad_()
-    TripletLoss(0.3, mining)(e, torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])).backward()
+    TripletLoss(0.3, mining)(e, torch.tensor([0, 0, 1, 1, 2, 2, 3, 3]))[0].backward()
     assert torch.isfinite(e.grad).all() and e.grad.abs().sum() > 0
 
 def test_batch_hard_training_separates_clusters():
@@ -146,11 +146,15 @@ def test_batch_hard_training_separates_clusters():
     torch.manual_seed(0)
     net = nn.Linear(16, 8); opt = torch.optim.SGD(net.parameters(), lr=0.1)
     loss_fn = TripletLoss(0.3, 'batch_hard')
-    first = loss_fn(net(x), pids).item(); frac0 = loss_fn.stats['frac_active']
+    first, stats0 = loss_fn(net(x), pids)
     for _ in range(100):
-        opt.zero_grad(); loss = loss_fn(net(x), pids); loss.backward(); opt.step()
-    assert loss_fn(net(x), pids).item() < 0.5 * first
-    assert loss_fn.stats['frac_active'] < frac0
+        opt.zero_grad()
+        loss, _ = loss_fn(net(x), pids)
+        loss.backward()
+        opt.step()
+    last, stats = loss_fn(net(x), pids)
+    assert last.item() < 0.5 * first.item()
+    assert stats['frac_active'] < stats0['frac_active']
 
 # ---------------------------------------------------------------- offline triplets
 def test_triplet_dataset_rules():
@@ -186,7 +190,7 @@ def test_triplet_dataset_loader_and_loss(market):
     for k in ('anchor', 'positive', 'negative'): assert b[k].shape == (8, 3, 64, 32) and b[k].dtype == torch.float32
     assert (b['pid'] != b['neg_pid']).all() and (b['camid'] != b['pos_camid']).all()
     emb = nn.Sequential(nn.Flatten(), nn.Linear(3 * 64 * 32, 16))
-    loss = TripletLoss(0.3, mining='none')(emb(b['anchor']), emb(b['positive']), emb(b['negative']))
+    loss, _ = TripletLoss(0.3, mining='none')(emb(b['anchor']), positives=emb(b['positive']), negatives=emb(b['negative']))
     loss.backward()
     assert torch.isfinite(loss)
 
@@ -197,9 +201,9 @@ def test_triplet_dataset_bad_image(tmp_path, market):
     ds = TripletDataset(samples, skip_bad=True)
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter('always')
-        assert ds[0] is None
+        assert isinstance(ds[0], BadItem) and ds[0].path == str(bad)
     assert str(bad) in ds.bad_paths and any('0001_c1s1_000001_00.jpg' in str(x.message) for x in w)
-    assert triplet_collate([None, None]) is None
+    assert triplet_collate([ds[0], ds[0]]) is None
 
 # ---------------------------------------------------------------- explorer
 def _feats(samples, seed=0):
