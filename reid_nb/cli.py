@@ -20,10 +20,11 @@ class Parser(argparse.ArgumentParser):
     def __init__(self, prog:str, description:str, epilog:str|None=None):
         super().__init__(prog=prog, description=description, epilog=epilog, allow_abbrev=False,
                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-        self.add_argument('--debug', action='store_true', help='on an error, show the full traceback (also: REID_NB_DEBUG=1)')
+        self.add_argument('--debug', action='store_true',
+                          help='on an error, show the full traceback (also: REID_NB_DEBUG=1)')
 
     def canonical(self, arg:str) -> str:
-        "`--save-gallery=x.pth` → `--save_gallery=x.pth`, `--no_amp` → `--no-amp`: the spelling this parser knows; values unchanged."
+        "The spelling this parser knows (`--save-gallery=x.pth` → `--save_gallery=x.pth`, `--no_amp` → `--no-amp`)."
         if not arg.startswith('--') or arg == '--': return arg
         name, eq, value = arg.partition('=')
         cands = [name, '--' + name[2:].replace('-', '_')]
@@ -53,7 +54,8 @@ def int_at_least(lo:int):
 SHARED_OPTIONS = dict(       # the options several commands have: defined once, so they are spelled and checked alike
     size=dict(type=int_at_least(1), nargs=2, metavar=('H', 'W'), help='image height and width fed to the network'),
     batch_size=dict(type=int_at_least(1), default=64, help='images per forward pass'),
-    num_workers=dict(type=int_at_least(0), default=0, help='DataLoader worker processes decoding images (0: in the main process)'),
+    num_workers=dict(type=int_at_least(0), default=0,
+                     help='DataLoader worker processes decoding images (0: in the main process)'),
     device=dict(default='auto', help="'auto' (CUDA if there is one), 'cpu', 'cuda', 'cuda:1', ..."),
     metric=dict(choices=('cosine', 'euclidean'), default='cosine', help='distance between embeddings'),
     backend=dict(choices=('torch', 'onnxruntime'), default='torch',
@@ -68,7 +70,8 @@ USER_ERRORS = ('CheckpointError', 'PretrainedWeightsError', 'GalleryError', 'Ima
 
 def is_user_error(e:BaseException) -> bool:
     "Is `e` about what the user gave (a value, a file, the disk, the network) rather than a bug in reid_nb?"
-    return isinstance(e, (OSError, ValueError, ImportError, ArithmeticError)) or any(c.__name__ in USER_ERRORS for c in type(e).__mro__)
+    if isinstance(e, (OSError, ValueError, ImportError, ArithmeticError)): return True
+    return any(c.__name__ in USER_ERRORS for c in type(e).__mro__)
 
 def one_line(e:BaseException) -> str:
     "The message of `e` on one line; an `OSError` as `FILE: reason`."
@@ -94,13 +97,14 @@ def run_command(parser:Parser, run, argv:list|None=None):
 # %% ../nbs/06_cli.ipynb #15f2692b
 def data_parser() -> Parser:
     "The options of `reid_nb_data`."
-    p = Parser('reid_nb_data', "Write a synthetic person re-ID data set in the Market-1501 layout, print its statistics, "
-               "save a picture of it.")
+    p = Parser('reid_nb_data', "Write a synthetic person re-ID data set in the Market-1501 layout, print its "
+               "statistics, save a picture of it.")
     p.add_argument('--out', default='synthetic_market', help='folder to write the data set into')
     p.add_argument('--n_train_ids', type=int_at_least(2), default=32, help='training identities')
     p.add_argument('--n_test_ids', type=int_at_least(1), default=32, help='query/gallery identities')
     p.add_argument('--seed', type=int, default=0, help='random seed of the generator')
-    p.add_argument('--hard', action='store_true', help='the camera-dominated variant (busy backgrounds, strong colour casts)')
+    p.add_argument('--hard', action='store_true',
+                   help='the camera-dominated variant (busy backgrounds, strong colour casts)')
     p.add_argument('--overwrite', action='store_true', help='replace a data set already in OUT')
     return p
 
@@ -111,7 +115,8 @@ def _run_data(a):
     counts = make_synthetic_market(a.out, n_train_ids=a.n_train_ids, n_test_ids=a.n_test_ids, seed=a.seed, hard=a.hard,
                                    overwrite=a.overwrite)
     n = counts['train_images'] + counts['query_images'] + counts['gallery_images'] + counts['junk']
-    print(f"wrote {n} images to {a.out} in {time.perf_counter() - t0:.1f}s: " + ', '.join(f"{k}={v}" for k, v in counts.items()))
+    listed = ', '.join(f"{k}={v}" for k, v in counts.items())
+    print(f"wrote {n} images to {a.out} in {time.perf_counter() - t0:.1f}s: {listed}")
     mk = Market1501(a.out)
     print(mk.stats())
     by_pid = {}
@@ -127,7 +132,7 @@ def reid_nb_data(argv:list|None=None): # arguments (default: the command line)
     "Command `reid_nb_data [--out DIR --n_train_ids N --n_test_ids N --seed S --hard --overwrite]`."
     return run_command(data_parser(), _run_data, argv)
 
-# %% ../nbs/06_cli.ipynb #754205e4
+# %% ../nbs/06_cli.ipynb #8aabb589
 @functools.lru_cache
 def _module_source(module:str) -> tuple:
     "`(source, ast)` of `module`, found on the import path but not imported; read and parsed once."
@@ -151,6 +156,7 @@ def module_dict(name:str, module:str='reid_nb.train') -> dict:
                 if isinstance(n, ast.Assign) and getattr(n.targets[0], 'id', None) == name)
     return {k.arg: ast.literal_eval(k.value) for k in node.value.keywords}
 
+# %% ../nbs/06_cli.ipynb #3531c172
 def train_parser(prog:str='reid_nb_train') -> Parser:
     "An option `--NAME` for every `TrainConfig` field (its comment is the help), plus `--resume` and `--overwrite`."
     p = Parser(prog, "Train a person re-ID model on a folder in the Market-1501 layout.",
@@ -160,12 +166,15 @@ def train_parser(prog:str='reid_nb_train') -> Parser:
         kw = dict(default=d, help=doc)
         if isinstance(d, bool): kw['action'] = argparse.BooleanOptionalAction       # --amp / --no-amp
         elif isinstance(d, tuple):                                                  # --size H W, --milestones 20 40
-            kw.update(type=type(d[0]), nargs=2 if name == 'size' else '*', metavar=('H', 'W') if name == 'size' else 'N')
+            is_size = name == 'size'
+            kw.update(type=type(d[0]), nargs=2 if is_size else '*', metavar=('H', 'W') if is_size else 'N')
         else: kw['type'] = type(d)
         if name in choices: kw['choices'] = choices[name]
         p.add_argument(f'--{name}', **kw)
-    p.add_argument('--resume', action='store_true', help="go on from OUT/last.pth; options given again take effect if they can change mid-run")
-    p.add_argument('--overwrite', action='store_true', help="OUT holds a run: move it aside to OUT.1 (OUT.2, ...) and start afresh")
+    p.add_argument('--resume', action='store_true',
+                   help="go on from OUT/last.pth; options given again take effect if they can change mid-run")
+    p.add_argument('--overwrite', action='store_true',
+                   help="OUT holds a run: move it aside to OUT.1 (OUT.2, ...) and start afresh")
     return p
 
 def given_options(p:Parser, argv:list) -> set:
@@ -173,6 +182,7 @@ def given_options(p:Parser, argv:list) -> set:
     words = {p.canonical(s).split('=')[0] for s in argv if s.startswith('--')}
     return {a.dest for a in p._actions if words & set(a.option_strings)}
 
+# %% ../nbs/06_cli.ipynb #c1a5eb53
 def _run_train(a, given:set):
     import json
     from reid_nb.train import TrainConfig, train, dist_env
@@ -182,7 +192,7 @@ def _run_train(a, given:set):
     if dist_env().rank == 0: print(json.dumps({k: v for k, v in res.items() if isinstance(v, (int, float))}))
 
 def reid_nb_train(argv:list|None=None): # arguments (default: the command line)
-    "Command `reid_nb_train --data DIR --out DIR [--epochs N --p P --k K --size H W --pretrained imagenet|PATH|none ...]`."
+    "Command `reid_nb_train --data DIR --out DIR [--epochs N --p P --k K --size H W --pretrained W ...]`."
     argv, p = (sys.argv[1:] if argv is None else list(argv)), train_parser()
     return run_command(p, lambda a: _run_train(a, given_options(p, argv)), argv)
 
@@ -193,7 +203,8 @@ def demo_parser() -> Parser:
                "EfficientNet-Lite0 trained on it, Rank-1/5/10 and mAP before and after, pictures.")
     p.add_argument('--out', default='reid_nb_demo', help='folder for the data set, the run and the pictures')
     p.add_argument('--epochs', type=int_at_least(1), default=12, help='training epochs')
-    p.add_argument('--min_steps', type=int_at_least(0), default=600, help='optimizer steps at least (small sets repeat their pass)')
+    p.add_argument('--min_steps', type=int_at_least(0), default=600,
+                   help='optimizer steps at least (small sets repeat their pass)')
     p.add_argument('--seed', type=int, default=0, help='seed of the data and of the run')
     p.add_argument('--hard', action='store_true', help='the camera-dominated synthetic variant')
     p.add_argument('--backbone', default='tf_efficientnet_lite0', help='timm backbone')
@@ -201,16 +212,19 @@ def demo_parser() -> Parser:
     add_shared(p, 'size', default=(128, 64))
     add_shared(p, 'num_workers', default=1)
     add_shared(p, 'device')
-    p.add_argument('--overwrite', action='store_true', help='OUT holds a demo: move it aside to OUT.1 (OUT.2, ...) first')
+    p.add_argument('--overwrite', action='store_true',
+                   help='OUT holds a demo: move it aside to OUT.1 (OUT.2, ...) first')
     return p
 
 def _run_demo(a):
     from reid_nb.train import run_demo
     from reid_nb.eval import save_ranked
     r = run_demo(a.out, epochs=a.epochs, min_steps=a.min_steps, seed=a.seed, hard=a.hard, backbone=a.backbone,
-                 pretrained=a.pretrained, size=tuple(a.size), num_workers=a.num_workers, device=a.device, overwrite=a.overwrite)
+                 pretrained=a.pretrained, size=tuple(a.size), num_workers=a.num_workers, device=a.device,
+                 overwrite=a.overwrite)
     c, cfg, out = r['counts'], r['config'], Path(r['out'])
-    save_ranked(out/'run'/'best.pth', out/'data', out/'ranked.png', metric=cfg['metric'], batch_size=cfg['test_batch_size'])
+    save_ranked(out/'run'/'best.pth', out/'data', out/'ranked.png', metric=cfg['metric'],
+                batch_size=cfg['test_batch_size'])
     print(f"model: {cfg['backbone']} ({cfg['pretrained']} weights) -> {cfg['emb_dim']}-d embedding, triplet "
           f"({cfg['triplet_metric']}) + ID loss, {cfg['epochs']} epochs")
     print(f"data: {c['train_ids']} training ids / {c['train_images']} images; {c['query_images']} queries, "
@@ -259,7 +273,7 @@ def _run_eval(a):
                           num_workers=a.num_workers, device=None if a.device == 'auto' else a.device, backend=a.backend,
                           size=tuple(a.size) if a.size else None, progress=sys.stderr.isatty())
     print(format_results(res))
-    out = {k: res[k] for k in JSON_KEYS} | {k: res[k] for k in ('metric', 'backend', 'rerank', 'flip', 'size', 'ckpt', 'data')}
+    out = {k: res[k] for k in JSON_KEYS + ('metric', 'backend', 'rerank', 'flip', 'size', 'ckpt', 'data')}
     out['cmc'] = [round(float(v), 6) for v in res['cmc']]
     if a.json:
         atomic_write_text(a.json, json.dumps(out, indent=1))
@@ -282,7 +296,8 @@ def search_parser() -> Parser:
     p = Parser('reid_nb_search', "Find the people in query images among a gallery of person crops, with a trained "
                "reid_nb checkpoint.")
     p.add_argument('--ckpt', required=True, help='checkpoint written by reid_nb_train')
-    p.add_argument('--gallery', required=True, help='folder of person crops, or a gallery file written by --save_gallery')
+    p.add_argument('--gallery', required=True,
+                   help='folder of person crops, or a gallery file written by --save_gallery')
     p.add_argument('--query', required=True, nargs='+', help='query image file(s)')
     p.add_argument('--k', type=int_at_least(1), default=10, help='results per query')
     p.add_argument('--out', help='write a picture of each query and its top-k here (PNG)')
@@ -291,8 +306,10 @@ def search_parser() -> Parser:
     p.add_argument('--save_gallery', help='save the gallery built from a folder to this file')
     add_shared(p, 'size', help='image height and width (default: the size the checkpoint was trained at)')
     for name in ('batch_size', 'device', 'backend'): add_shared(p, name)
-    p.add_argument('--index', choices=('exact', 'faiss'), default='exact', help='top-k search: exact (torch, chunked) or faiss (flat index)')
-    p.add_argument('--skip_bad', action='store_true', help='skip unreadable gallery images (with a warning) instead of stopping')
+    p.add_argument('--index', choices=('exact', 'faiss'), default='exact',
+                   help='top-k search: exact (torch, chunked) or faiss (flat index)')
+    p.add_argument('--skip_bad', action='store_true',
+                   help='skip unreadable gallery images (with a warning) instead of stopping')
     return p
 
 def _run_search(a):
@@ -301,15 +318,18 @@ def _run_search(a):
     from reid_nb.search import Gallery, format_search, plot_search
     from reid_nb.model import make_folder
     model, size = load_model(a.ckpt, tuple(a.size) if a.size else None)
-    device = ('cuda' if torch.cuda.is_available() and a.backend == 'torch' else 'cpu') if a.device == 'auto' else a.device
+    device = a.device
+    if device == 'auto': device = 'cuda' if torch.cuda.is_available() and a.backend == 'torch' else 'cpu'
     model.to(device)
     gallery = Path(a.gallery).expanduser()
     kw = dict(size=size, batch_size=a.batch_size, backend=a.backend)
-    if gallery.is_dir(): g = Gallery.from_folder(gallery, model, skip_bad=a.skip_bad, progress=sys.stderr.isatty(), **kw)
+    if gallery.is_dir():
+        g = Gallery.from_folder(gallery, model, skip_bad=a.skip_bad, progress=sys.stderr.isatty(), **kw)
     elif gallery.is_file(): g = Gallery.load(gallery, model=model, **kw)
     else: raise FileNotFoundError(2, 'no such folder or gallery file (--gallery)', str(gallery))
     if a.save_gallery: print(f'gallery of {len(g)} images saved to {g.save(a.save_gallery)}')
-    res = g.search(list(a.query), k=a.k, metric=a.metric, rerank=a.rerank, backend='torch' if a.index == 'exact' else 'faiss')
+    index = 'torch' if a.index == 'exact' else 'faiss'
+    res = g.search(list(a.query), k=a.k, metric=a.metric, rerank=a.rerank, backend=index)
     print(format_search(res))
     if a.out:
         import matplotlib.pyplot as plt
@@ -320,7 +340,7 @@ def _run_search(a):
         print(f'picture written to {a.out}')
 
 def reid_nb_search(argv:list|None=None): # arguments (default: the command line)
-    "Command `reid_nb_search --ckpt FILE --gallery DIR|FILE --query IMG [IMG ...] [--k K --out PNG --save_gallery FILE]`."
+    "Command `reid_nb_search --ckpt FILE --gallery DIR|FILE --query IMG [IMG ...] [--k K --out PNG ...]`."
     return run_command(search_parser(), _run_search, argv)
 
 # %% ../nbs/06_cli.ipynb #4fae5e75
@@ -331,7 +351,8 @@ def main(argv:list|None=None): # `COMMAND [options]` (default: the command line)
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ['--']: argv = argv[1:]     # torchrun ... -m reid_nb.cli -- train ...
     if not argv or argv[0] not in COMMANDS:
-        print(f"usage: python -m reid_nb.cli {{{','.join(COMMANDS)}}} [options]   (COMMAND --help for its options)", file=sys.stderr)
+        names = ','.join(COMMANDS)
+        print(f"usage: python -m reid_nb.cli {{{names}}} [options]   (COMMAND --help for its options)", file=sys.stderr)
         sys.exit(2)
     return COMMANDS[argv[0]](argv[1:])
 

@@ -39,8 +39,7 @@ class TrainConfig:
     data:str='Market-1501-v15.09.15' # Market-1501 folder (or the folder holding `Market-1501-v15.09.15/`)
     out:str='runs/reid' # output folder: last.pth, best.pth, metrics.jsonl, curves.png
     epochs:int=60 # passes over the training ids
-    # 'pk': P×K batches, batch-hard mining (+ ID loss); 'offline': fixed (anchor, positive, negative) triplets
-    mode:str='pk'
+    mode:str='pk' # 'pk': P×K batches, batch-hard mining (+ ID loss); 'offline': fixed (anchor, positive, negative)
     p:int=16 # identities per P×K batch (global: split over DDP ranks)
     k:int=4 # images per identity in a P×K batch
     batch_size:int=32 # triplets per batch in mode='offline' (global: split over DDP ranks)
@@ -52,10 +51,8 @@ class TrainConfig:
     milestones:tuple=(20, 40) # epochs where schedule='step' multiplies the lr by `gamma`
     gamma:float=0.1 # step decay factor
     margin:float=0.3 # triplet margin (unused with soft_margin)
-    # distance inside the triplet loss: 'cosine' (scale-free) or 'euclidean' (on the raw feature)
-    triplet_metric:str='cosine'
-    # the feature the triplet loss sees: 'pre_bn' (BoT) or 'bn' (the BNNeck output retrieval uses)
-    triplet_feature:str='pre_bn'
+    triplet_metric:str='cosine' # distance inside the triplet loss: 'cosine' (scale-free) or 'euclidean' (raw)
+    triplet_feature:str='pre_bn' # what the triplet loss sees: 'pre_bn' (BoT) or 'bn' (the BNNeck output, as retrieval)
     soft_margin:bool=False # soft-plus log(1+exp(d_ap-d_an)) instead of a hinge with margin
     mining:str='batch_hard' # mining inside P×K batches: 'batch_hard' or 'batch_all'
     id_loss:bool=True # add label-smoothed cross-entropy on the BNNeck classifier (mode='pk')
