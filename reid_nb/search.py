@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 from fastcore.basics import patch
-from .data import read_image, ImageReadError, parse_market_name, test_tfms, IMG_EXTS
+from .data import read_image, ImageReadError, BadItem, parse_market_name, test_tfms, IMG_EXTS
 from .model import (ReIDNet, CheckpointError, atomic_torch_save, input_norm, make_folder, model_fingerprint,
                            extract_features)
 from .metrics import distance_matrix, re_rank
@@ -24,6 +24,7 @@ def _check_metric(metric):
     if metric not in ('cosine', 'euclidean'):
         raise ValueError(f"metric must be 'cosine' or 'euclidean', got {metric!r}")
 
+# %% ../nbs/05_search.ipynb #6e714807
 def row_norms(x:torch.Tensor, # (N, D) embeddings
               chunk_size:int=262144, # rows per step (bounds the float32 copy of a half-precision gallery)
              )->torch.Tensor: # (N,) float32 L2 norms
@@ -40,7 +41,7 @@ def topk_search(q:torch.Tensor, # (num_query, D) query embeddings
                 g_norms:torch.Tensor=None, # (num_gallery,) row norms of `g` if already known
                 query_block:int=1024, # queries per pass over the gallery
                ):
-    "Exact k nearest gallery rows per query → (distances (num_query, k) float32, indices (num_query, k) int64), nearest first"
+    "Exact k nearest gallery rows per query → (distances float32, indices int64), both (num_query, k), nearest first"
     _check_metric(metric)
     q, g = torch.as_tensor(q), torch.as_tensor(g)
     if q.ndim != 2 or g.ndim != 2 or q.shape[1] != g.shape[1]:
@@ -71,7 +72,8 @@ def topk_search(q:torch.Tensor, # (num_query, D) query embeddings
         o = best_i.argsort(dim=1)
         best_d, best_i = best_d.gather(1, o), best_i.gather(1, o)
         o = best_d.argsort(dim=1, stable=True)
-        out_d.append(best_d.gather(1, o)); out_i.append(best_i.gather(1, o))
+        out_d.append(best_d.gather(1, o))
+        out_i.append(best_i.gather(1, o))
     d, i = torch.cat(out_d), torch.cat(out_i)
     if metric == 'euclidean': d = d.sqrt()
     return d, i
@@ -84,7 +86,7 @@ def preprocess_settings(size:tuple=(256, 128), # height, width fed to the networ
     mean, std = input_norm(model)                     # ImageNet's for None
     return {'size': [int(size[0]), int(size[1])], 'mean': [float(v) for v in mean], 'std': [float(v) for v in std]}
 
-# %% ../nbs/05_search.ipynb #23a562f7
+# %% ../nbs/05_search.ipynb #72812a24
 def _as_image(x, what='image'):
     "Read a path or check an array: HxWx3 uint8 RGB"
     if isinstance(x, (str, Path)): return read_image(x)
@@ -93,15 +95,18 @@ def _as_image(x, what='image'):
         raise ValueError(f"{what}: expected an HxWx3 uint8 RGB array, got shape {x.shape} dtype {x.dtype}")
     return x
 
+# %% ../nbs/05_search.ipynb #ab7b3c32
 class _ImageList(torch.utils.data.Dataset):
-    "`images` (paths and/or arrays) as `(image, -1, -1, index)` items for `extract_features`; unreadable: None with `skip_bad`"
+    "`images` (paths/arrays) as `(image, -1, -1, index)` items for `extract_features`; `skip_bad`: `BadItem`s"
     def __init__(self, images, tfms, skip_bad): self.images, self.tfms, self.skip_bad = images, tfms, skip_bad
     def __len__(self): return len(self.images)
     def __getitem__(self, i):
-        try: img = _as_image(self.images[i], what=f'image {i}')
+        x = self.images[i]
+        try: img = _as_image(x, what=f'image {i}')
         except ImageReadError as e:
             if not self.skip_bad: raise
-            warnings.warn(f'skipping unreadable image: {e}'); return None
+            warnings.warn(f'skipping unreadable image: {e}')
+            return BadItem(str(x) if isinstance(x, (str, Path)) else f'image {i}', e.reason)
         return self.tfms(image=img)['image'], -1, -1, i
 
 def _embed_extract(model, ds, batch_size, device, progress, backend)->tuple:
@@ -109,13 +114,15 @@ def _embed_extract(model, ds, batch_size, device, progress, backend)->tuple:
     dim = getattr(model, 'cfg', {}).get('emb_dim', 0)
     if not len(ds): return torch.zeros(0, dim), []
     with warnings.catch_warnings():
-        warnings.filterwarnings('ignore', message='extract_features: ')   # unreadable images were named one by one already
+        # unreadable images were named one by one already
+        warnings.filterwarnings('ignore', message='extract_features: ')
         try: ft = extract_features(model, ds, batch_size, device, progress=progress, backend=backend)
         except ValueError as e:
             if 'could be read' not in str(e): raise
             return torch.zeros(0, dim), []
     return ft.feats, [int(i) for i in ft.paths]
 
+# %% ../nbs/05_search.ipynb #23a562f7
 def embed_images(model:torch.nn.Module, # a `ReIDNet` (eval-mode forward gives the embedding)
                  images:list, # image paths and/or HxWx3 uint8 RGB arrays
                  size:tuple=(256, 128), # height, width fed to the network
@@ -123,17 +130,19 @@ def embed_images(model:torch.nn.Module, # a `ReIDNet` (eval-mode forward gives t
                  device=None, # default: where the model's weights are
                  skip_bad:bool=False, # warn and skip unreadable files instead of raising
                  progress:bool=False, # show a progress bar
-                 backend:str='torch', # 'torch', or 'onnxruntime': on the CPU through `extract_features` (see `02_model`)
+                 backend:str='torch', # 'torch', or 'onnxruntime': on the CPU via `extract_features` (see `02_model`)
                 )->tuple: # (feats float32 (n, D) CPU tensor, indices into `images` that were embedded)
     "Embed `images` with `model` → (embeddings, kept indices)"
     tfms = test_tfms(tuple(size), *input_norm(model))
-    if backend != 'torch': return _embed_extract(model, _ImageList(images, tfms, skip_bad), batch_size, device, progress, backend)
+    if backend != 'torch':
+        return _embed_extract(model, _ImageList(images, tfms, skip_bad), batch_size, device, progress, backend)
     device = device or next(model.parameters()).device
     was_training, feats, kept, batch = model.training, [], [], []
     def flush():
         if not batch: return
         out = model(torch.stack(batch).to(device))
-        feats.append((out[0] if isinstance(out, tuple) else out).float().cpu()); batch.clear()
+        feats.append((out[0] if isinstance(out, tuple) else out).float().cpu())
+        batch.clear()
     it = range(len(images))
     if progress:
         from tqdm.auto import tqdm
@@ -145,8 +154,10 @@ def embed_images(model:torch.nn.Module, # a `ReIDNet` (eval-mode forward gives t
                 try: img = _as_image(images[i], what=f'image {i}')
                 except ImageReadError as e:
                     if not skip_bad: raise
-                    warnings.warn(f'skipping unreadable image: {e}'); continue
-                batch.append(tfms(image=img)['image']); kept.append(i)
+                    warnings.warn(f'skipping unreadable image: {e}')
+                    continue
+                batch.append(tfms(image=img)['image'])
+                kept.append(i)
                 if len(batch) == batch_size: flush()
             flush()
     finally: model.train(was_training)
@@ -157,6 +168,7 @@ def embed_images(model:torch.nn.Module, # a `ReIDNet` (eval-mode forward gives t
 class GalleryError(ValueError):
     "A gallery that is empty, unreadable, or made by another model / preprocessing than the one at hand"
 
+# %% ../nbs/05_search.ipynb #7a04cfe5
 def list_images(folder, # a folder of person crops (searched recursively)
                 exts:tuple=IMG_EXTS, # file name endings counted as images (those of `00_data`)
                )->list: # sorted paths
@@ -165,6 +177,7 @@ def list_images(folder, # a folder of person crops (searched recursively)
     if not folder.is_dir(): raise FileNotFoundError(f"gallery folder not found: {folder}")
     return sorted(p for p in folder.rglob('*') if p.suffix.lower() in exts and p.is_file())
 
+# %% ../nbs/05_search.ipynb #747390b9
 def ids_from_name(path)->tuple:
     "(pid, camid) from a Market-1501 file name, or (-1, -1) for any other name"
     try: return tuple(parse_market_name(Path(path).name))
@@ -192,7 +205,7 @@ class Gallery:
                  model=None, # the model, kept (not saved) to embed query images and `add`ed folders
                  model_cfg:dict=None, # `model.cfg`, saved so a reader can see what made the gallery
                  batch_size:int=64, # images per forward pass when embedding
-                 backend:str='torch', # what embeds images `add`ed later and query images: 'torch' or 'onnxruntime' (CPU)
+                 backend:str='torch', # embeds query images and images `add`ed later: 'torch' or 'onnxruntime' (CPU)
                 ):
         feats = torch.zeros(0, 0) if feats is None else torch.as_tensor(feats)
         if feats.ndim != 2: raise GalleryError(f"embeddings must be (N, D), got shape {tuple(feats.shape)}")
@@ -204,8 +217,10 @@ class Gallery:
         for name, v in (('paths', self.paths), ('pids', self.pids), ('camids', self.camids)):
             if len(v) != n: raise GalleryError(f"{name} has {len(v)} entries for {n} embeddings")
         bad = (~torch.isfinite(self.feats).all(1)).nonzero().flatten().tolist()
-        if bad: raise GalleryError(f"{len(bad)} of {n} embeddings hold NaN or inf (first: row {bad[0]}, {self.paths[bad[0]]}); "
-                                   "the model that made them is broken (a diverged run?)")
+        if bad:
+            raise GalleryError(f"{len(bad)} of {n} embeddings hold NaN or inf "
+                               f"(first: row {bad[0]}, {self.paths[bad[0]]}); "
+                               "the model that made them is broken (a diverged run?)")
         self.fingerprint, self.preprocess, self.batch_size, self.backend = fingerprint, preprocess, batch_size, backend
         self.model_cfg = model_cfg if model_cfg is not None else getattr(model, 'cfg', None)
         self.model = model
@@ -223,37 +238,20 @@ class Gallery:
         return (f"Gallery({len(self)} x {self.dim}, {known} with Market ids, model {self.fingerprint}, "
                 f"size {self.size})")
 
-    @classmethod
-    def from_embeddings(cls, feats, # (N, D) embeddings computed elsewhere
-                        paths=None, pids=None, camids=None,
-                        model=None, # the model that made them (for the fingerprint and query images)
-                        fingerprint:str=None, # or just its fingerprint
-                        size:tuple=None, # the image size they were made at, if known
-                       ):
-        "A gallery from precomputed embeddings"
-        if model is not None: fingerprint = model_fingerprint(model)
-        return cls(feats, paths, pids, camids, fingerprint=fingerprint,
-                   preprocess=None if size is None else preprocess_settings(size, model), model=model)
-
-    @classmethod
-    def from_folder(cls, folder, # a folder of person crops (any names; searched recursively)
-                    model, # e.g. `ReIDNet.from_checkpoint(path)`
-                    size:tuple=(256, 128), # height, width the model was trained at
-                    batch_size:int=64, # images per forward pass
-                    skip_bad:bool=False, # warn and skip unreadable files instead of raising
-                    progress:bool=False, # show a progress bar
-                    backend:str='torch', # 'torch' or 'onnxruntime' (CPU), used for this and later `add`s
+# %% ../nbs/05_search.ipynb #713bbcc3
+@patch(cls_method=True)
+def from_embeddings(cls:Gallery, feats, # (N, D) embeddings computed elsewhere
+                    paths=None, pids=None, camids=None,
+                    model=None, # the model that made them (for the fingerprint and query images)
+                    fingerprint:str=None, # or just its fingerprint
+                    size:tuple=None, # the image size they were made at, if known
                    ):
-        "Embed every image under `folder` with `model`"
-        g = cls(model=model, fingerprint=model_fingerprint(model), preprocess=preprocess_settings(size, model),
-                batch_size=batch_size, backend=backend)
-        paths = list_images(folder)
-        if not paths: raise GalleryError(f"no images ({', '.join(IMG_EXTS)}) found in gallery folder {folder}")
-        g.add(paths, skip_bad=skip_bad, progress=progress)
-        if len(g) == 0: raise GalleryError(f"none of the {len(paths)} images in {folder} could be read")
-        return g
+    "A gallery from precomputed embeddings"
+    if model is not None: fingerprint = model_fingerprint(model)
+    return cls(feats, paths, pids, camids, fingerprint=fingerprint,
+               preprocess=None if size is None else preprocess_settings(size, model), model=model)
 
-# %% ../nbs/05_search.ipynb #e4d82d77
+# %% ../nbs/05_search.ipynb #cd839e1c
 @patch
 def check_compatible(self:Gallery,
                      fingerprint:str=None, # model fingerprint of the other embeddings
@@ -277,6 +275,7 @@ def check_compatible(self:Gallery,
     if problems:
         raise GalleryError(f"cannot mix {what} with this gallery: " + '; '.join(problems))
 
+# %% ../nbs/05_search.ipynb #e4d82d77
 @patch
 def add(self:Gallery,
         images, # a folder, a list of image paths, or another `Gallery`
@@ -297,7 +296,8 @@ def add(self:Gallery,
         images = list(images)
         if self.model is None:
             raise GalleryError("this gallery has no model to embed images with: pass model= when you build or load it")
-        if not self.preprocess: raise GalleryError("this gallery's image size is unknown: cannot embed more images into it")
+        if not self.preprocess:
+            raise GalleryError("this gallery's image size is unknown: cannot embed more images into it")
         fp = model_fingerprint(self.model)
         self.check_compatible(fp, self.preprocess, what="this gallery's model's embeddings")
         self.fingerprint = fp
@@ -313,6 +313,25 @@ def add(self:Gallery,
     self._norms, self.index = None, None                   # caches are stale now
     return self
 
+# %% ../nbs/05_search.ipynb #50c70fb7
+@patch(cls_method=True)
+def from_folder(cls:Gallery, folder, # a folder of person crops (any names; searched recursively)
+                model, # e.g. `ReIDNet.from_checkpoint(path)`
+                size:tuple=(256, 128), # height, width the model was trained at
+                batch_size:int=64, # images per forward pass
+                skip_bad:bool=False, # warn and skip unreadable files instead of raising
+                progress:bool=False, # show a progress bar
+                backend:str='torch', # 'torch' or 'onnxruntime' (CPU), used for this and later `add`s
+               ):
+    "Embed every image under `folder` with `model`"
+    g = cls(model=model, fingerprint=model_fingerprint(model), preprocess=preprocess_settings(size, model),
+            batch_size=batch_size, backend=backend)
+    paths = list_images(folder)
+    if not paths: raise GalleryError(f"no images ({', '.join(IMG_EXTS)}) found in gallery folder {folder}")
+    g.add(paths, skip_bad=skip_bad, progress=progress)
+    if len(g) == 0: raise GalleryError(f"none of the {len(paths)} images in {folder} could be read")
+    return g
+
 # %% ../nbs/05_search.ipynb #98ceddae
 GALLERY_FORMAT, GALLERY_VERSION = 'reid_nb.gallery', 1
 
@@ -326,6 +345,7 @@ def save(self:Gallery, path)->Path:
     atomic_torch_save(state, path)
     return path
 
+# %% ../nbs/05_search.ipynb #7855affb
 @patch(cls_method=True)
 def load(cls:Gallery, path, # a file written by `Gallery.save`
          model=None, # the model queries will be embedded with: must be the one that built the gallery
@@ -338,14 +358,17 @@ def load(cls:Gallery, path, # a file written by `Gallery.save`
     if not path.is_file(): raise FileNotFoundError(f"gallery file not found: {path}")
     try: state = torch.load(path, map_location='cpu', weights_only=True, mmap=True)
     except Exception as e:
-        raise GalleryError(f"{path} is not a readable gallery file ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+        first = str(e).splitlines()[0] if str(e) else ''
+        raise GalleryError(f"{path} is not a readable gallery file ({type(e).__name__}: {first})") from None
     if not isinstance(state, dict) or state.get('format') != GALLERY_FORMAT:
         hint = ' (it looks like a model checkpoint)' if isinstance(state, dict) and 'model' in state else ''
         raise GalleryError(f"{path} is not a reid_nb gallery file{hint}")
     if state.get('version', 0) > GALLERY_VERSION:
         raise GalleryError(f"{path} was written by a newer reid_nb (gallery format {state['version']})")
     missing = [k for k in ('feats', 'paths', 'pids', 'camids', 'fingerprint', 'preprocess') if k not in state]
-    if missing: raise GalleryError(f"{path}: gallery file without {', '.join(missing)} (damaged, or not written by Gallery.save)")
+    if missing:
+        raise GalleryError(f"{path}: gallery file without {', '.join(missing)} "
+                           "(damaged, or not written by Gallery.save)")
     kinds = dict(feats=torch.Tensor, pids=torch.Tensor, camids=torch.Tensor, paths=list)
     wrong = [f"{k} is a {type(state[k]).__name__}" for k, t in kinds.items() if not isinstance(state[k], t)]
     if not wrong and not state['feats'].is_floating_point(): wrong = [f"feats are {state['feats'].dtype}, not floats"]
@@ -365,9 +388,14 @@ def load(cls:Gallery, path, # a file written by `Gallery.save`
                            f"rebuild it from the image folder at this size")
     return g
 
-# %% ../nbs/05_search.ipynb #e486c3ca
-RERANK_MAX_GALLERY = 10_000  # re-ranking needs the dense (N, N) gallery-gallery distances: 0.4 GB at 10k, 4 GB at 32k
+# %% ../nbs/05_search.ipynb #4ad25fd9
+@patch
+def norms(self:Gallery)->torch.Tensor:
+    "(N,) L2 norms of the embeddings, cached until the gallery changes"
+    if self._norms is None or len(self._norms) != len(self): self._norms = row_norms(self.feats)
+    return self._norms
 
+# %% ../nbs/05_search.ipynb #7ebfb6d5
 def _query_embeddings(g:Gallery, query):
     "query → (names, (n, D) float32 tensor)"
     if isinstance(query, (str, Path)): query = [query]
@@ -380,7 +408,9 @@ def _query_embeddings(g:Gallery, query):
             if len(g) and x.shape[1] != g.dim:
                 raise GalleryError(f"query embeddings are {x.shape[1]}-d, the gallery's are {g.dim}-d")
             return [f'<embedding {i}>' for i in range(len(x))], x
-        else: raise ValueError(f"query: expected image paths, HxWx3 uint8 images or (n, D) embeddings, got shape {tuple(x.shape)}")
+        else:
+            raise ValueError("query: expected image paths, HxWx3 uint8 images or (n, D) embeddings, "
+                             f"got shape {tuple(x.shape)}")
     query = list(query)
     if not query: raise ValueError("no query given")
     if g.model is None:
@@ -394,11 +424,8 @@ def _query_embeddings(g:Gallery, query):
     feats, _ = embed_images(g.model, query, g.size, g.batch_size, backend=g.backend)
     return names, feats
 
-@patch
-def norms(self:Gallery)->torch.Tensor:
-    "(N,) L2 norms of the embeddings, cached until the gallery changes"
-    if self._norms is None or len(self._norms) != len(self): self._norms = row_norms(self.feats)
-    return self._norms
+# %% ../nbs/05_search.ipynb #e486c3ca
+RERANK_MAX_GALLERY = 10_000  # re-ranking needs the dense (N, N) gallery-gallery distances: 0.4 GB at 10k, 4 GB at 32k
 
 @patch
 def search(self:Gallery,
@@ -413,10 +440,13 @@ def search(self:Gallery,
     _check_metric(metric)
     if backend not in ('torch', 'faiss'): raise ValueError(f"backend must be 'torch' or 'faiss', got {backend!r}")
     if int(k) < 1: raise ValueError(f"k={k} (--k): must be at least 1")
-    if len(self) == 0: raise GalleryError("the gallery is empty: build it from a folder of images or add embeddings first")
+    if len(self) == 0:
+        raise GalleryError("the gallery is empty: build it from a folder of images or add embeddings first")
     names, q = _query_embeddings(self, query)
     bad = (~torch.isfinite(q).all(1)).nonzero().flatten().tolist()
-    if bad: raise GalleryError(f"{len(bad)} of {len(q)} query embeddings hold NaN or inf (first: {names[bad[0]]}); the model is broken")
+    if bad:
+        raise GalleryError(f"{len(bad)} of {len(q)} query embeddings hold NaN or inf (first: {names[bad[0]]}); "
+                           "the model is broken")
     k = min(k, len(self))
     if rerank:
         if len(self) > RERANK_MAX_GALLERY:
@@ -444,6 +474,15 @@ def import_faiss():
         raise ImportError("backend='faiss' needs faiss: pip install 'reid_nb[faiss]' (or faiss-cpu)") from None
     return faiss
 
+# %% ../nbs/05_search.ipynb #e43e84c9
+def recall_at_k(approx:np.ndarray, # (num_query, k) indices from an approximate search
+                exact:np.ndarray, # (num_query, k) indices from exact search
+               )->float:
+    "Fraction of the exact top-k that the approximate search also returned"
+    approx, exact = np.asarray(approx), np.asarray(exact)
+    return float(np.mean([len(set(a) & set(e)) / len(e) for a, e in zip(approx, exact)]))
+
+# %% ../nbs/05_search.ipynb #8b180900
 def _faiss_vectors(x, metric):
     x = np.ascontiguousarray(torch.as_tensor(x).float().numpy(), dtype=np.float32)
     if metric == 'cosine': x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
@@ -485,6 +524,7 @@ def build_index(self:Gallery,
     self.index = {'kind': kind, 'metric': metric, 'faiss': index}
     return self.index['faiss']
 
+# %% ../nbs/05_search.ipynb #b7f39220
 @patch
 def _faiss_search(self:Gallery, q, k, metric):
     if self.index is None: self.build_index('flat', metric)
@@ -495,13 +535,6 @@ def _faiss_search(self:Gallery, q, k, metric):
     d = np.maximum(1 - d, 0) if metric == 'cosine' else np.sqrt(np.maximum(d, 0))
     d[idx < 0] = np.inf                                  # approximate indexes may find fewer than k
     return d.astype(np.float32), idx
-
-def recall_at_k(approx:np.ndarray, # (num_query, k) indices from an approximate search
-                exact:np.ndarray, # (num_query, k) indices from exact search
-               )->float:
-    "Fraction of the exact top-k that the approximate search also returned"
-    approx, exact = np.asarray(approx), np.asarray(exact)
-    return float(np.mean([len(set(a) & set(e)) / len(e) for a, e in zip(approx, exact)]))
 
 # %% ../nbs/05_search.ipynb #210211c4
 def _thumb(x, size):
@@ -534,8 +567,12 @@ def plot_search(result:SearchResult, # from `Gallery.search`
             ids = f'\npid {pid} c{cam + 1}' if pid >= 0 else ''
             ax.set_title(f'#{c + 1} d={result.distances[r, c]:.3f}{ids}', fontsize=7)
             if qpid >= 0 and pid >= 0:
-                for sp in ax.spines.values(): sp.set_edgecolor('green' if pid == qpid else 'red'); sp.set_linewidth(3)
-        for ax in axs[r]: ax.set_xticks([]); ax.set_yticks([])
+                for sp in ax.spines.values():
+                    sp.set_edgecolor('green' if pid == qpid else 'red')
+                    sp.set_linewidth(3)
+        for ax in axs[r]:
+            ax.set_xticks([])
+            ax.set_yticks([])
     fig.tight_layout()
     return fig
 
@@ -548,6 +585,7 @@ def format_search(result:SearchResult)->str:
         lines.append(f"{'rank':>6} {'distance':>9} {'pid':>5} {'cam':>4}  path")
         for c in range(result.indices.shape[1]):
             pid, cam = result.pids[r, c], result.camids[r, c]
+            # c1..c6, as in the file names
             lines.append(f"{c + 1:>6} {result.distances[r, c]:>9.4f} {pid if pid >= 0 else '-':>5} "
-                         f"{f'c{cam + 1}' if cam >= 0 else '-':>4}  {result.paths[r][c]}")   # c1..c6, as in the file names
+                         f"{f'c{cam + 1}' if cam >= 0 else '-':>4}  {result.paths[r][c]}")
     return '\n'.join(lines)
