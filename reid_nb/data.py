@@ -45,7 +45,7 @@ def parse_market_name(fname:str|Path, # file name or path, e.g. `0002_c1s1_00045
         raise ValueError(f"{Path(fname).name!r}: camera numbers start at c1")
     return pid, cam - 1
 
-# %% ../nbs/00_data.ipynb #cb636263
+# %% ../nbs/00_data.ipynb #e27b7bae
 _SPLITS = ('train', 'query', 'gallery')
 
 def _check_splits(name:str, splits:Sequence[str]):
@@ -54,6 +54,7 @@ def _check_splits(name:str, splits:Sequence[str]):
     if bad:
         raise ValueError(f"{name} splits={tuple(splits)}: unknown {bad}; expected some of {_SPLITS}")
 
+# %% ../nbs/00_data.ipynb #cb636263
 class ReIDData:
     "Train/query/gallery lists of `Sample`, training ids relabelled 0..N-1, with counts and a stats table."
     name = 'ReIDData'   # the data set's name in tables and warnings
