@@ -86,3 +86,77 @@ def test_corrupt_image_in_worker_process(tmp_path):
     dl = torch.utils.data.DataLoader(ReIDDataset(mk.train, test_tfms((32, 16))), batch_size=4, num_workers=1,
                                      collate_fn=reid_collate)
     with pytest.raises(ImageReadError, match=victim.name): list(dl)
+
+# ---- MSMT17, CUHK03-NP, load_dataset, several sources (issue #16)
+from reid_nb.data import (MSMT17, CUHK03, load_dataset, combine_datasets, MultiSource, make_synthetic_msmt17,
+                          make_synthetic_cuhk03)
+
+KEYS = ('train_ids', 'train_images', 'query_ids', 'query_images', 'gallery_ids', 'gallery_images')
+
+@pytest.mark.parametrize('version', ['V1', 'V2'])
+def test_msmt17_reads_back_generated_counts(tmp_path, version):
+    c = make_synthetic_msmt17(tmp_path, n_train_ids=5, n_test_ids=4, seed=2, version=version, size=(32, 16))
+    ds = load_dataset(tmp_path)
+    assert isinstance(ds, MSMT17) and ds.version == version and ds.root.name == f'MSMT17_{version}'
+    assert {k: ds.counts()[k] for k in KEYS} == {k: c[k] for k in KEYS}
+    assert ds.num_train_pids == 5 and sorted({s.pid for s in ds.train}) == list(range(5))
+    assert all(0 <= s.camid < 15 for s in ds.train + ds.query + ds.gallery)
+    assert len(MSMT17(tmp_path, with_val=False).train) == c['train_images'] - c['val_images']
+
+def test_msmt17_broken_lists_name_file_and_line(tmp_path):
+    make_synthetic_msmt17(tmp_path, n_train_ids=3, n_test_ids=3, seed=0, size=(32, 16))
+    top = tmp_path/'MSMT17_V1'
+    lines = (top/'list_query.txt').read_text().splitlines()
+    (top/'list_query.txt').write_text('\n'.join(lines[:2] + ['just_a_path.jpg'] + lines[2:]) + '\n')
+    with pytest.raises(ValueError, match=r'list_query.txt, line 3'): MSMT17(tmp_path)
+    (top/'list_query.txt').write_text('\n'.join(lines) + '\n')
+    Path(top/'test'/lines[0].split()[0]).unlink()
+    with pytest.raises(FileNotFoundError, match='line 1: ' + lines[0].split()[0]): MSMT17(tmp_path)
+    assert len(MSMT17(tmp_path, splits=('train',)).train) > 0      # training reads no test list
+    (top/'list_val.txt').unlink()
+    with pytest.raises(FileNotFoundError, match='list_val.txt'): MSMT17(tmp_path, splits=('train',))
+
+@pytest.mark.parametrize('labeled', [False, True])
+def test_cuhk03_reads_back_generated_counts(tmp_path, labeled):
+    c = make_synthetic_cuhk03(tmp_path, n_train_ids=4, n_test_ids=3, seed=1, labeled=labeled, size=(32, 16))
+    for root in (tmp_path, tmp_path/'cuhk03-np', tmp_path/'cuhk03-np'/('labeled' if labeled else 'detected')):
+        ds = load_dataset(root, labeled=labeled)
+        assert isinstance(ds, CUHK03) and ds.labeled == labeled
+        assert {k: ds.counts()[k] for k in KEYS} == {k: c[k] for k in KEYS} and ds.num_cams == 2
+
+def test_cuhk03_bad_name_reported(tmp_path):
+    make_synthetic_cuhk03(tmp_path, n_train_ids=3, n_test_ids=3, seed=1, size=(32, 16))
+    gal = tmp_path/'cuhk03-np'/'detected'/'bounding_box_test'
+    shutil.copy(next(gal.glob('*.png')), gal/'0001_c3.png')
+    with pytest.warns(UserWarning, match='0001_c3.png'): ds = CUHK03(tmp_path)
+    assert [Path(b).name for b in ds.bad_names] == ['0001_c3.png']
+    with pytest.raises(ValueError, match='0001_c3.png'): CUHK03(tmp_path, strict=True)
+
+def test_load_dataset_unknown_folder_one_line(tmp_path):
+    (tmp_path/'train').mkdir()
+    with pytest.raises(ValueError) as e: load_dataset(tmp_path)
+    msg = str(e.value)
+    assert '\n' not in msg and str(tmp_path) in msg
+    assert all(w in msg for w in ('Market-1501', 'MSMT17', 'CUHK03-NP', 'list_query.txt', 'detected/'))
+
+def test_combine_datasets_keeps_sources_apart(tmp_path):
+    cm = make_synthetic_market(tmp_path/'m', 4, 3, seed=0, size=(32, 16))
+    make_synthetic_msmt17(tmp_path/'s', 3, 3, seed=0, size=(32, 16))
+    make_synthetic_cuhk03(tmp_path/'c', 2, 3, seed=0, size=(32, 16))
+    srcs = [load_dataset(tmp_path/d) for d in 'msc']
+    both = combine_datasets([tmp_path/d for d in 'msc'], target=2)
+    assert both.num_train_pids == sum(s.num_train_pids for s in srcs) == 9
+    assert sorted({s.pid for s in both.train}) == list(range(9))
+    parts, i = [], 0
+    for s, (p0, c0) in zip(srcs, both.offsets.values()):
+        part = both.train[i:i + len(s.train)]
+        assert [(x.path, x.pid - p0, x.camid - c0) for x in part] == [tuple(x) for x in s.train]
+        parts.append(part)
+        i += len(s.train)
+    for a in range(3):
+        for b in range(a + 1, 3):
+            assert not {x.pid for x in parts[a]} & {x.pid for x in parts[b]}
+            assert not {x.camid for x in parts[a]} & {x.camid for x in parts[b]}
+    assert [(q.pid, q.camid - both.offsets['CUHK03-NP (detected)'][1]) for q in both.query] == \
+           [(q.pid, q.camid) for q in srcs[2].query]
+    assert len(MultiSource(srcs[:2]).query) == 0 and cm['train_ids'] == 4
