@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Sequence
 import numpy as np
 import torch
+from fastcore.basics import patch
 from .data import Sample, Market1501, read_image
 from .model import load_model
 from .metrics import _as_tensor, distance_matrix, evaluate, evaluate_features, re_rank, score
@@ -34,12 +35,11 @@ def plot_cmc(runs,                   # {name: evaluate() result or CMC array}, o
     ax.set(xlabel='rank', ylabel='matching rate', ylim=(0, 1.02), title=title)
     from matplotlib.ticker import MaxNLocator
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))        # ranks are whole numbers
-    ax.grid(alpha=.3); ax.legend(fontsize=8, loc='lower right')
+    ax.grid(alpha=.3)
+    ax.legend(fontsize=8, loc='lower right')
     return ax
 
 # %% ../nbs/04_eval.ipynb #b233a290
-MATCH_COLOURS = dict(query=(40, 90, 220), match=(30, 160, 60), wrong=(210, 40, 40), ignored=(150, 150, 150))
-
 def ranked_list(distmat, q:int, query, gallery, k:int=10) -> list:
     "Top-k of query `q`: list of (gallery index, distance, kind) with kind 'match' | 'wrong' | 'ignored'."
     qs, order = query[q], np.argsort(np.asarray(distmat[q]), kind='stable')[:k]
@@ -48,9 +48,13 @@ def ranked_list(distmat, q:int, query, gallery, k:int=10) -> list:
         return 'match' if s.pid == qs.pid else 'wrong'
     return [(int(j), float(distmat[q][j]), kind(gallery[j])) for j in order]
 
+# %% ../nbs/04_eval.ipynb #30dfc28d
+MATCH_COLOURS = dict(query=(40, 90, 220), match=(30, 160, 60), wrong=(210, 40, 40), ignored=(150, 150, 150))
+
 def _framed(img:np.ndarray, colour, width:int=4) -> np.ndarray:
-    return np.pad(img, ((width, width), (width, width), (0, 0)), constant_values=0) + \
-           np.pad(np.zeros_like(img), ((width, width), (width, width), (0, 0)), constant_values=1) * np.array(colour, np.uint8)
+    pad = ((width, width), (width, width), (0, 0))
+    frame = np.pad(np.zeros_like(img), pad, constant_values=1) * np.array(colour, np.uint8)
+    return np.pad(img, pad, constant_values=0) + frame
 
 def show_ranked(query:Sequence[Sample], gallery:Sequence[Sample], # the samples distmat's rows and columns refer to
                 distmat:np.ndarray,  # (num_query, num_gallery)
@@ -60,16 +64,19 @@ def show_ranked(query:Sequence[Sample], gallery:Sequence[Sample], # the samples 
     "Each query (blue frame) then its top-k gallery: green true match, red wrong, grey ignored; returns the figure."
     import matplotlib.pyplot as plt
     qidx = [qidx] if np.isscalar(qidx) else list(qidx)
-    fig, axs = plt.subplots(len(qidx), k + 1, figsize=figsize or (1.1 * (k + 1), 2.6 * len(qidx)), squeeze=False)
+    figsize = figsize or (1.1 * (k + 1), 2.6 * len(qidx))
+    fig, axs = plt.subplots(len(qidx), k + 1, figsize=figsize, squeeze=False)
     for row, q in zip(axs, qidx):
         row[0].imshow(_framed(read_image(query[q].path), MATCH_COLOURS['query']))
-        row[0].set_title(f"query {q}\npid {query[q].pid} c{query[q].camid + 1}", fontsize=7)   # c1..c6, as in the file names
+        # cameras c1..c6, as in the file names
+        row[0].set_title(f"query {q}\npid {query[q].pid} c{query[q].camid + 1}", fontsize=7)
         for ax, (j, dist, kind) in zip(row[1:], ranked_list(distmat, q, query, gallery, k)):
             ax.imshow(_framed(read_image(gallery[j].path), MATCH_COLOURS[kind]))
             ax.set_title(f"d={dist:.3f}\npid {gallery[j].pid} c{gallery[j].camid + 1}", fontsize=7)
         for ax in row: ax.axis('off')
     from matplotlib.patches import Patch
-    what = dict(query='query', match='same person', wrong='another person', ignored='ignored (same person, same camera)')
+    what = dict(query='query', match='same person', wrong='another person',
+                ignored='ignored (same person, same camera)')
     fig.legend(handles=[Patch(color=np.array(MATCH_COLOURS[k]) / 255, label=v) for k, v in what.items()],
                loc='lower center', ncol=4, fontsize=7, frameon=False)
     fig.tight_layout(rect=(0, 0.3 / (2.6 * len(qidx)), 1, 1))         # room for the legend below
@@ -104,6 +111,7 @@ def pca_2d(x) -> np.ndarray:
     _, _, vt = np.linalg.svd(x, full_matrices=False)
     return (x @ vt[:2].T).astype(np.float32)
 
+# %% ../nbs/04_eval.ipynb #3212fb71
 def plot_embeddings(feats, pids, # (N, D) features and their (N,) person ids
                     max_ids:int=20, # show at most this many identities
                     ax=None, title:str='embeddings (PCA)'):
@@ -128,9 +136,11 @@ class RetrievalExplorer:
                  k:int=8,                # gallery images per panel
                  thumb:tuple=(96, 48),   # height, width of each image in a panel
                  result:dict=None):      # `evaluate` result, for per-query AP in captions (computed if None)
-        self.query, self.gallery, self.distmat, self.k, self.thumb = list(query), list(gallery), np.asarray(distmat), k, thumb
+        self.query, self.gallery, self.distmat = list(query), list(gallery), np.asarray(distmat)
+        self.k, self.thumb = k, thumb
         if self.distmat.shape != (len(self.query), len(self.gallery)):
-            raise ValueError(f"RetrievalExplorer: distmat {self.distmat.shape} does not match {len(self.query)} queries x {len(self.gallery)} gallery")
+            raise ValueError(f"RetrievalExplorer: distmat {self.distmat.shape} does not match "
+                             f"{len(self.query)} queries x {len(self.gallery)} gallery")
         if result is None:
             pid, cam = (lambda ss, a: np.array([getattr(s, a) for s in ss])), None
             try: result = evaluate(self.distmat, pid(self.query, 'pid'), pid(self.gallery, 'pid'),
@@ -138,53 +148,71 @@ class RetrievalExplorer:
             except ValueError: result = dict(AP=np.full(len(self.query), np.nan))
         self.AP = result['AP']
 
-    def caption(self, q:int) -> str:
-        s, ap = self.query[q], self.AP[q]
-        return f"query {q}: pid {s.pid}, camera {s.camid} · " + ('no true match in the gallery (skipped)' if np.isnan(ap) else f"AP {ap:.2f}")
+    _legend = ('<span style="color:#1e5adc">■</span> query &nbsp; '
+               '<span style="color:#1ea03c">■</span> true match &nbsp; '
+               '<span style="color:#d22828">■</span> wrong &nbsp; '
+               '<span style="color:#969696">■</span> ignored (same person, same camera)')
 
-    def panel(self, q:int) -> bytes:
-        "PNG bytes: query `q` then its top-k gallery images, framed by match colour, with rank and distance."
-        from PIL import Image, ImageDraw
-        H, W = self.thumb; b, pad, text_h = 4, 6, 26
-        items = [(self.query[q].path, 'query', f"pid {self.query[q].pid}", f"cam {self.query[q].camid}")]
-        items += [(self.gallery[j].path, kind, f"#{r} d={d:.3f}", f"pid {self.gallery[j].pid} c{self.gallery[j].camid}")
-                  for r, (j, d, kind) in enumerate(ranked_list(self.distmat, q, self.query, self.gallery, self.k), 1)]
-        cw = W + 2 * b + pad
-        canvas = Image.new('RGB', (cw * len(items) + pad + 8, H + 2 * b + text_h + 2 * pad), 'white')
-        draw = ImageDraw.Draw(canvas)
-        for n, (path, kind, l1, l2) in enumerate(items):
-            x = pad + n * cw + (8 if n else 0)
-            img = Image.fromarray(read_image(path)).resize((W, H))
-            draw.rectangle([x, pad, x + W + 2 * b - 1, pad + H + 2 * b - 1], fill=MATCH_COLOURS[kind])
-            canvas.paste(img, (x + b, pad + b))
-            draw.text((x, pad + H + 2 * b + 2), l1, fill='black'); draw.text((x, pad + H + 2 * b + 13), l2, fill=(90, 90, 90))
-        buf = io.BytesIO(); canvas.save(buf, 'png', optimize=True)
-        return buf.getvalue()
+# %% ../nbs/04_eval.ipynb #1d9b98c6
+@patch
+def caption(self:RetrievalExplorer, q:int) -> str:
+    "One line on query `q`: its person, camera and AP."
+    s, ap = self.query[q], self.AP[q]
+    what = 'no true match in the gallery (skipped)' if np.isnan(ap) else f"AP {ap:.2f}"
+    return f"query {q}: pid {s.pid}, camera {s.camid} · " + what
 
-    _legend = ('<span style="color:#1e5adc">■</span> query &nbsp; <span style="color:#1ea03c">■</span> true match &nbsp; '
-               '<span style="color:#d22828">■</span> wrong &nbsp; <span style="color:#969696">■</span> ignored (same person, same camera)')
+# %% ../nbs/04_eval.ipynb #3d1b6357
+@patch
+def panel(self:RetrievalExplorer, q:int) -> bytes:
+    "PNG bytes: query `q` then its top-k gallery images, framed by match colour, with rank and distance."
+    from PIL import Image, ImageDraw
+    H, W = self.thumb
+    b, pad, text_h = 4, 6, 26
+    items = [(self.query[q].path, 'query', f"pid {self.query[q].pid}", f"cam {self.query[q].camid}")]
+    ranked = ranked_list(self.distmat, q, self.query, self.gallery, self.k)
+    items += [(self.gallery[j].path, kind, f"#{r} d={d:.3f}", f"pid {self.gallery[j].pid} c{self.gallery[j].camid}")
+              for r, (j, d, kind) in enumerate(ranked, 1)]
+    cw = W + 2 * b + pad
+    canvas = Image.new('RGB', (cw * len(items) + pad + 8, H + 2 * b + text_h + 2 * pad), 'white')
+    draw = ImageDraw.Draw(canvas)
+    for n, (path, kind, l1, l2) in enumerate(items):
+        x = pad + n * cw + (8 if n else 0)
+        img = Image.fromarray(read_image(path)).resize((W, H))
+        draw.rectangle([x, pad, x + W + 2 * b - 1, pad + H + 2 * b - 1], fill=MATCH_COLOURS[kind])
+        canvas.paste(img, (x + b, pad + b))
+        draw.text((x, pad + H + 2 * b + 2), l1, fill='black')
+        draw.text((x, pad + H + 2 * b + 13), l2, fill=(90, 90, 90))
+    buf = io.BytesIO()
+    canvas.save(buf, 'png', optimize=True)
+    return buf.getvalue()
 
-    def static(self, qidx:Sequence[int]=None, # queries to precompute; default: up to `n` spread over the query set
-               n:int=12):
-        "Slider jslink'ed to a Stack of precomputed panels: works in static HTML with saved widget state."
-        import ipywidgets as widgets
-        if qidx is None: qidx = np.unique(np.linspace(0, len(self.query) - 1, min(n, len(self.query))).round().astype(int))
-        qidx = [int(q) for q in qidx]
-        pages = [widgets.VBox([widgets.HTML(f"<b>{self.caption(q)}</b>"), widgets.Image(value=self.panel(q), format='png')])
-                 for q in qidx]
-        stack = widgets.Stack(pages, selected_index=0)
-        slider = widgets.IntSlider(value=0, min=0, max=len(pages) - 1, description='query #', continuous_update=True)
-        widgets.jslink((slider, 'value'), (stack, 'selected_index'))
-        return widgets.VBox([widgets.HTML(self._legend), slider, stack])
+# %% ../nbs/04_eval.ipynb #e5b15f40
+@patch
+def static(self:RetrievalExplorer,
+           qidx:Sequence[int]=None, # queries to precompute; default: up to `n` spread over the query set
+           n:int=12):
+    "Slider jslink'ed to a Stack of precomputed panels: works in static HTML with saved widget state."
+    import ipywidgets as widgets
+    if qidx is None:
+        qidx = np.unique(np.linspace(0, len(self.query) - 1, min(n, len(self.query))).round().astype(int))
+    qidx = [int(q) for q in qidx]
+    pages = [widgets.VBox([widgets.HTML(f"<b>{self.caption(q)}</b>"),
+                           widgets.Image(value=self.panel(q), format='png')]) for q in qidx]
+    stack = widgets.Stack(pages, selected_index=0)
+    slider = widgets.IntSlider(value=0, min=0, max=len(pages) - 1, description='query #', continuous_update=True)
+    widgets.jslink((slider, 'value'), (stack, 'selected_index'))
+    return widgets.VBox([widgets.HTML(self._legend), slider, stack])
 
-    def live(self):
-        "Slider over every query; the panel is redrawn in the kernel when it moves."
-        import ipywidgets as widgets
-        slider = widgets.IntSlider(value=0, min=0, max=len(self.query) - 1, description='query')
-        cap, img = widgets.HTML(f"<b>{self.caption(0)}</b>"), widgets.Image(value=self.panel(0), format='png')
-        def show(change): cap.value, img.value = f"<b>{self.caption(change['new'])}</b>", self.panel(change['new'])
-        slider.observe(show, names='value')
-        return widgets.VBox([widgets.HTML(self._legend), slider, cap, img])
+# %% ../nbs/04_eval.ipynb #54272747
+@patch
+def live(self:RetrievalExplorer):
+    "Slider over every query; the panel is redrawn in the kernel when it moves."
+    import ipywidgets as widgets
+    slider = widgets.IntSlider(value=0, min=0, max=len(self.query) - 1, description='query')
+    cap, img = widgets.HTML(f"<b>{self.caption(0)}</b>"), widgets.Image(value=self.panel(0), format='png')
+    def show(change): cap.value, img.value = f"<b>{self.caption(change['new'])}</b>", self.panel(change['new'])
+    slider.observe(show, names='value')
+    return widgets.VBox([widgets.HTML(self._legend), slider, cap, img])
 
 # %% ../nbs/04_eval.ipynb #f9933eed
 def eval_checkpoint(data,                  # Market-1501-style folder (needs query/ and bounding_box_test/)
@@ -201,23 +229,27 @@ def eval_checkpoint(data,                  # Market-1501-style folder (needs que
                     progress:bool=False,
                    ) -> dict:
     "Evaluate a checkpoint on the query/gallery split of `data`: the `score` result plus its settings."
-    if metric not in ('cosine', 'euclidean'): raise ValueError(f"--metric must be 'cosine' or 'euclidean', got {metric!r}")
+    if metric not in ('cosine', 'euclidean'):
+        raise ValueError(f"--metric must be 'cosine' or 'euclidean', got {metric!r}")
     if not Path(ckpt).expanduser().is_file(): raise FileNotFoundError(f"checkpoint {str(ckpt)!r}: no such file")
     ds = Market1501(data, splits=('query', 'gallery'))     # evaluation needs no bounding_box_train/
     model, size = load_model(ckpt, size)
     device = device or ('cuda' if torch.cuda.is_available() and backend == 'torch' else 'cpu')
     t0 = time.perf_counter()
-    res = score(model.to(device), ds.query, ds.gallery, metric, rerank, max_rank, batch_size=batch_size, device=device,
-                flip=flip, size=size, progress=progress, num_workers=num_workers, backend=backend)
+    res = score(model.to(device), ds.query, ds.gallery, metric, rerank, max_rank, batch_size=batch_size,
+                device=device, flip=flip, size=size, progress=progress, num_workers=num_workers, backend=backend)
     res.update(metric=metric, backend=backend, rerank=bool(rerank), flip=bool(flip), size=list(size), ckpt=str(ckpt),
                data=str(ds.root), seconds=round(time.perf_counter() - t0, 3))
     return res
 
+# %% ../nbs/04_eval.ipynb #5e321be2
 def format_results(res:dict) -> str:
     "A small table of rank-1/5/10, mAP and mINP (percent)."
     head = f"{res['num_query']} queries ({res['num_valid_query']} valid), {res['num_gallery']} gallery images"
-    if 'metric' in res: head += f"; {res['metric']}{' + re-ranking' if res['rerank'] else ''}{' + flip' if res['flip'] else ''}"
+    if 'metric' in res:
+        head += f"; {res['metric']}{' + re-ranking' if res['rerank'] else ''}{' + flip' if res['flip'] else ''}"
     keys = [('Rank-1', 'rank1'), ('Rank-5', 'rank5'), ('Rank-10', 'rank10'), ('mAP', 'mAP'), ('mINP', 'mINP')]
-    return '\n'.join([head, '  '.join(f"{n:>7}" for n, _ in keys), '  '.join(f"{100*res[k]:6.1f}%" for _, k in keys)])
+    header = '  '.join(f"{n:>7}" for n, _ in keys)
+    return '\n'.join([head, header, '  '.join(f"{100*res[k]:6.1f}%" for _, k in keys)])
 
 JSON_KEYS = ('rank1', 'rank5', 'rank10', 'mAP', 'mINP', 'num_query', 'num_gallery', 'num_valid_query')

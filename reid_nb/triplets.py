@@ -29,10 +29,12 @@ class TripletDataset(torch.utils.data.Dataset):
         self.bad_paths = []
         by_pid, by_pid_cam = {}, {}
         for i, s in enumerate(self.samples):
-            by_pid.setdefault(s.pid, []).append(i); by_pid_cam.setdefault((s.pid, s.camid), []).append(i)
+            by_pid.setdefault(s.pid, []).append(i)
+            by_pid_cam.setdefault((s.pid, s.camid), []).append(i)
         self.by_pid = {pid: np.array(ix) for pid, ix in by_pid.items()}
         self.anchors = [i for i, s in enumerate(self.samples) if len(by_pid[s.pid]) > 1]
-        if not self.anchors: raise ValueError("TripletDataset: no identity has two images, so there is no positive for any anchor")
+        if not self.anchors:
+            raise ValueError("TripletDataset: no identity has two images, so there is no positive for any anchor")
         if len(by_pid) < 2: raise ValueError("TripletDataset: needs at least two identities to draw negatives")
         # candidates per anchor: other-camera images of the same person, else same-camera ones (a fallback)
         self.pos, self.cross_cam = {}, {}
@@ -47,41 +49,48 @@ class TripletDataset(torch.utils.data.Dataset):
     def set_epoch(self, epoch:int): self.epoch = epoch
     def __len__(self): return len(self.anchors)
 
-    def triplet(self, i:int) -> tuple:
-        "Indices `(a, p, n)` into `samples` of the `i`-th triplet of the current epoch."
-        a = self.anchors[i]
-        rng = np.random.default_rng([self.seed, self.epoch, i])
-        p = int(rng.choice(self.pos[a]))
-        while True:                                   # rejection sampling: a random image of another person
-            n = int(rng.integers(len(self.samples)))
-            if self.pids[n] != self.pids[a]: return a, p, n
+# %% ../nbs/01_triplets.ipynb #c61357e7
+@patch
+def triplet(self:TripletDataset, i:int) -> tuple:
+    "Indices `(a, p, n)` into `samples` of the `i`-th triplet of the current epoch."
+    a = self.anchors[i]
+    rng = np.random.default_rng([self.seed, self.epoch, i])
+    p = int(rng.choice(self.pos[a]))
+    while True:                                   # rejection sampling: a random image of another person
+        n = int(rng.integers(len(self.samples)))
+        if self.pids[n] != self.pids[a]: return a, p, n
 
-    def _load(self, j):
-        img = read_image(self.samples[j].path)
-        return self.tfms(image=img)['image'] if self.tfms is not None else img
+# %% ../nbs/01_triplets.ipynb #ee54674c
+@patch
+def _load(self:TripletDataset, j):
+    img = read_image(self.samples[j].path)
+    return self.tfms(image=img)['image'] if self.tfms is not None else img
 
-    def __getitem__(self, i):
-        a, p, n = self.triplet(i)
-        try: ims = [self._load(j) for j in (a, p, n)]
-        except ImageReadError as e:
-            if not self.skip_bad: raise
-            self.bad_paths.append(e.path)
-            if self.warn: warnings.warn(f"skipping bad image {e.path!r}: {e.reason}")
-            return BadItem(e.path, e.reason)
-        S = self.samples
-        return dict(anchor=ims[0], positive=ims[1], negative=ims[2],
-                    pid=S[a].pid, neg_pid=S[n].pid, camid=S[a].camid, pos_camid=S[p].camid, neg_camid=S[n].camid,
-                    index=torch.tensor([a, p, n]))
+@patch
+def __getitem__(self:TripletDataset, i):
+    a, p, n = self.triplet(i)
+    try: ims = [self._load(j) for j in (a, p, n)]
+    except ImageReadError as e:
+        if not self.skip_bad: raise
+        self.bad_paths.append(e.path)
+        if self.warn: warnings.warn(f"skipping bad image {e.path!r}: {e.reason}")
+        return BadItem(e.path, e.reason)
+    S = self.samples
+    return dict(anchor=ims[0], positive=ims[1], negative=ims[2],
+                pid=S[a].pid, neg_pid=S[n].pid, camid=S[a].camid, pos_camid=S[p].camid, neg_camid=S[n].camid,
+                index=torch.tensor([a, p, n]))
 
 # %% ../nbs/01_triplets.ipynb #325737b1
-triplet_collate = reid_collate   # the same rule for triplet dicts: drop `BadItem`s (unreadable images), then `default_collate`
+# the same rule for triplet dicts: drop `BadItem`s (unreadable images), then `default_collate`
+triplet_collate = reid_collate
 
-# %% ../nbs/01_triplets.ipynb #db2c55ee
+# %% ../nbs/01_triplets.ipynb #a50c55d5
 def _safe_sqrt(d:torch.Tensor) -> torch.Tensor:
     "sqrt with a zero (not infinite) gradient where `d` is 0."
     pos = d > 0
     return torch.where(pos, d.clamp_min(1e-30).sqrt(), torch.zeros_like(d))
 
+# %% ../nbs/01_triplets.ipynb #db2c55ee
 def pairwise_distances(x:torch.Tensor,           # (n, d) embeddings
                        y:torch.Tensor|None=None, # (m, d) embeddings; default `x`
                        metric:str='euclidean',   # 'euclidean', 'sqeuclidean' or 'cosine' (1 - cosine similarity)
@@ -89,9 +98,11 @@ def pairwise_distances(x:torch.Tensor,           # (n, d) embeddings
     "All distances between rows of `x` and rows of `y`."
     y = x if y is None else y
     if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1]:
-        raise ValueError(f"pairwise_distances: expected (n, d) and (m, d) tensors, got {tuple(x.shape)} and {tuple(y.shape)}")
+        raise ValueError(f"pairwise_distances: expected (n, d) and (m, d) tensors, "
+                         f"got {tuple(x.shape)} and {tuple(y.shape)}")
     if metric == 'cosine': return (1 - F.normalize(x, dim=1) @ F.normalize(y, dim=1).T).clamp_min(0)
-    if metric not in ('euclidean', 'sqeuclidean'): raise ValueError(f"metric must be 'euclidean', 'sqeuclidean' or 'cosine', got {metric!r}")
+    if metric not in ('euclidean', 'sqeuclidean'):
+        raise ValueError(f"metric must be 'euclidean', 'sqeuclidean' or 'cosine', got {metric!r}")
     d2 = (x*x).sum(1, keepdim=True) + (y*y).sum(1)[None] - 2 * x @ y.T
     d2 = d2.clamp_min(0)
     if y is x: d2 = d2 * (1 - torch.eye(len(x), device=x.device, dtype=x.dtype))   # exact zeros on the diagonal
@@ -104,7 +115,8 @@ def row_distances(x:torch.Tensor, y:torch.Tensor, # (n, d) each
     if metric == 'cosine': return (1 - (F.normalize(x, dim=1) * F.normalize(y, dim=1)).sum(1)).clamp_min(0)
     d2 = (x - y).pow(2).sum(1)
     if metric == 'sqeuclidean': return d2
-    if metric != 'euclidean': raise ValueError(f"metric must be 'euclidean', 'sqeuclidean' or 'cosine', got {metric!r}")
+    if metric != 'euclidean':
+        raise ValueError(f"metric must be 'euclidean', 'sqeuclidean' or 'cosine', got {metric!r}")
     return _safe_sqrt(d2)
 
 # %% ../nbs/01_triplets.ipynb #a6652596
@@ -125,7 +137,7 @@ class TripletLoss(nn.Module):
                 positives:torch.Tensor|None=None,    # (B, D) positives of the anchors (mining='none')
                 negatives:torch.Tensor|None=None,    # (B, D) negatives of the anchors (mining='none')
                ) -> tuple:                           # (loss, stats: frac_active, d_ap, d_an)
-        "The loss and its stats: the fraction of active triplets and the mean anchor-positive / anchor-negative distances."
+        "The loss and its stats: fraction of active triplets, mean anchor-positive and anchor-negative distances."
         if self.mining == 'none': dap, dan = self._given(embeddings, positives, negatives)
         else: dap, dan = self._mined(embeddings, pids)
         losses = F.softplus(dap - dan) if self.soft else F.relu(dap - dan + self.margin)
@@ -178,11 +190,6 @@ def triplet_distances(feats:torch.Tensor, # (N, D) embeddings of `ds.samples`
     return row_distances(feats[a], feats[p], metric).numpy(), row_distances(feats[a], feats[n], metric).numpy()
 
 # %% ../nbs/01_triplets.ipynb #126be1b2
-def _fig_png(fig) -> bytes:
-    import matplotlib.pyplot as plt
-    buf = io.BytesIO(); fig.savefig(buf, format='png', dpi=80); plt.close(fig)
-    return buf.getvalue()
-
 class TripletExplorer:
     "Look at (anchor, positive, negative) triplets with their distances; live in Jupyter or static in the docs."
     def __init__(self, samples:Sequence[Sample], # the images triplets are drawn from
@@ -195,59 +202,89 @@ class TripletExplorer:
         self.ds = TripletDataset(self.samples, seed=seed)
         self.trips = [self.ds.triplet(i) for i in range(len(self.ds))]
         if feats is not None:
-            if len(feats) != len(self.samples): raise ValueError(f"feats has {len(feats)} rows for {len(self.samples)} samples")
+            if len(feats) != len(self.samples):
+                raise ValueError(f"feats has {len(feats)} rows for {len(self.samples)} samples")
             self.d_ap, self.d_an = triplet_distances(torch.as_tensor(feats).float(), self.ds, metric)
         else: self.d_ap = self.d_an = None
 
     def __len__(self): return len(self.trips)
-    def order(self, hardest_first:bool=False) -> list:
-        "Triplet indices, in dataset order or by d_ap - d_an, hardest first."
-        if not hardest_first or self.d_ap is None: return list(range(len(self)))
-        return np.argsort(-(self.d_ap - self.d_an), kind='stable').tolist()
 
-    def caption(self, i:int) -> str:
-        if self.d_ap is None: return f"triplet {i}: no embeddings given"
-        dap, dan = float(self.d_ap[i]), float(self.d_an[i]); act = dap - dan + self.margin > 0
-        return f"triplet {i}: d(a,p)={dap:.3f}  d(a,n)={dan:.3f}  margin={self.margin}  {'ACTIVE' if act else 'inactive'} (loss {max(0, dap - dan + self.margin):.3f})"
+# %% ../nbs/01_triplets.ipynb #2af4b946
+@patch
+def order(self:TripletExplorer, hardest_first:bool=False) -> list:
+    "Triplet indices, in dataset order or by d_ap - d_an, hardest first."
+    if not hardest_first or self.d_ap is None: return list(range(len(self)))
+    return np.argsort(-(self.d_ap - self.d_an), kind='stable').tolist()
 
-    def figure(self, i:int):
-        "A matplotlib figure of triplet `i`."
-        import matplotlib.pyplot as plt
-        fig, axs = plt.subplots(1, 3, figsize=(4.2, 2.9))
-        for ax, j, role in zip(axs, self.trips[i], ('anchor', 'positive', 'negative')):
-            s = self.samples[j]
-            ax.imshow(read_image(s.path)); ax.axis('off')
-            ax.set_title(f"{role}\npid {s.pid} cam {s.camid}", fontsize=8, color={'anchor': 'k', 'positive': 'g', 'negative': 'r'}[role])
-        fig.suptitle(self.caption(i).replace('  margin', '\nmargin'), fontsize=7); fig.tight_layout()
-        return fig
+# %% ../nbs/01_triplets.ipynb #93d69732
+@patch
+def caption(self:TripletExplorer, i:int) -> str:
+    "One line on triplet `i`: its distances, the margin, and whether it is still active (with its loss)."
+    if self.d_ap is None: return f"triplet {i}: no embeddings given"
+    dap, dan = float(self.d_ap[i]), float(self.d_an[i])
+    act = dap - dan + self.margin > 0
+    return (f"triplet {i}: d(a,p)={dap:.3f}  d(a,n)={dan:.3f}  margin={self.margin}  "
+            f"{'ACTIVE' if act else 'inactive'} (loss {max(0, dap - dan + self.margin):.3f})")
 
-    def panel(self, i:int) -> bytes:
-        "Triplet `i` as PNG bytes."
-        return _fig_png(self.figure(i))
+# %% ../nbs/01_triplets.ipynb #9e16f5d5
+@patch
+def figure(self:TripletExplorer, i:int):
+    "A matplotlib figure of triplet `i`."
+    import matplotlib.pyplot as plt
+    fig, axs = plt.subplots(1, 3, figsize=(4.2, 2.9))
+    colours = {'anchor': 'k', 'positive': 'g', 'negative': 'r'}
+    for ax, j, role in zip(axs, self.trips[i], ('anchor', 'positive', 'negative')):
+        s = self.samples[j]
+        ax.imshow(read_image(s.path))
+        ax.axis('off')
+        ax.set_title(f"{role}\npid {s.pid} cam {s.camid}", fontsize=8, color=colours[role])
+    fig.suptitle(self.caption(i).replace('  margin', '\nmargin'), fontsize=7)
+    fig.tight_layout()
+    return fig
 
-    def live(self):
-        "Slider + hardest-first toggle; panels drawn on demand (needs a kernel)."
-        import ipywidgets as W
-        slider = W.IntSlider(0, 0, len(self) - 1, description='triplet')
-        hard = W.ToggleButton(False, description='hardest first')
-        img, label = W.Image(format='png'), W.HTML()
-        def show(*_):
-            i = self.order(hard.value)[slider.value]
-            img.value, label.value = self.panel(i), self.caption(i)
-        slider.observe(show, 'value'); hard.observe(show, 'value'); show()
-        return W.VBox([W.HBox([slider, hard]), label, img])
+# %% ../nbs/01_triplets.ipynb #cecc1751
+def _fig_png(fig) -> bytes:
+    import matplotlib.pyplot as plt
+    buf = io.BytesIO()
+    fig.savefig(buf, format='png', dpi=80)
+    plt.close(fig)
+    return buf.getvalue()
 
-    def static(self, n:int=12):
-        "The first `n` triplets in both orders, pre-drawn and switched in the browser (no kernel needed)."
-        import ipywidgets as W
-        n = min(n, len(self))
-        slider = W.IntSlider(0, 0, n - 1, description='triplet')
-        hard = W.ToggleButtons(options=['dataset order', 'hardest first'], index=0)
-        stacks = []
-        for hf in (False, True):
-            pages = [W.VBox([W.HTML(self.caption(i)), W.Image(value=self.panel(i), format='png')]) for i in self.order(hf)[:n]]
-            stacks.append(W.Stack(pages, selected_index=0))
-            W.jslink((slider, 'value'), (stacks[-1], 'selected_index'))
-        outer = W.Stack(stacks, selected_index=0)
-        W.jslink((hard, 'index'), (outer, 'selected_index'))
-        return W.VBox([W.HBox([slider, hard]), outer])
+@patch
+def panel(self:TripletExplorer, i:int) -> bytes:
+    "Triplet `i` as PNG bytes."
+    return _fig_png(self.figure(i))
+
+# %% ../nbs/01_triplets.ipynb #9745adc3
+@patch
+def static(self:TripletExplorer, n:int=12):
+    "The first `n` triplets in both orders, pre-drawn and switched in the browser (no kernel needed)."
+    import ipywidgets as W
+    n = min(n, len(self))
+    slider = W.IntSlider(0, 0, n - 1, description='triplet')
+    hard = W.ToggleButtons(options=['dataset order', 'hardest first'], index=0)
+    stacks = []
+    for hf in (False, True):
+        pages = [W.VBox([W.HTML(self.caption(i)), W.Image(value=self.panel(i), format='png')])
+                 for i in self.order(hf)[:n]]
+        stacks.append(W.Stack(pages, selected_index=0))
+        W.jslink((slider, 'value'), (stacks[-1], 'selected_index'))
+    outer = W.Stack(stacks, selected_index=0)
+    W.jslink((hard, 'index'), (outer, 'selected_index'))
+    return W.VBox([W.HBox([slider, hard]), outer])
+
+# %% ../nbs/01_triplets.ipynb #8e59c159
+@patch
+def live(self:TripletExplorer):
+    "Slider + hardest-first toggle; panels drawn on demand (needs a kernel)."
+    import ipywidgets as W
+    slider = W.IntSlider(0, 0, len(self) - 1, description='triplet')
+    hard = W.ToggleButton(False, description='hardest first')
+    img, label = W.Image(format='png'), W.HTML()
+    def show(*_):
+        i = self.order(hard.value)[slider.value]
+        img.value, label.value = self.panel(i), self.caption(i)
+    slider.observe(show, 'value')
+    hard.observe(show, 'value')
+    show()
+    return W.VBox([W.HBox([slider, hard]), label, img])
