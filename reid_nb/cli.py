@@ -170,6 +170,9 @@ def train_parser(prog:str='reid_nb_train') -> Parser:
             kw.update(type=type(d[0]), nargs=2 if is_size else '*', metavar=('H', 'W') if is_size else 'N')
         else: kw['type'] = type(d)
         if name in choices: kw['choices'] = choices[name]
+        if name == 'data':                                                          # --data A --data B: several
+            kw.update(action='extend', nargs='+', default=None, metavar='DIR',
+                      help=doc + f" (default: {d})")
         p.add_argument(f'--{name}', **kw)
     p.add_argument('--resume', action='store_true',
                    help="go on from OUT/last.pth; options given again take effect if they can change mid-run")
@@ -188,6 +191,7 @@ def _run_train(a, given:set):
     from reid_nb.train import TrainConfig, train, dist_env
     args = vars(a)
     resume, overwrite = args.pop('resume'), args.pop('overwrite')
+    args['data'] = args['data'] or TrainConfig.data                 # --data not given: the field's default
     res = train(TrainConfig(**args), resume=resume, overwrite=overwrite, given=given)
     if dist_env().rank == 0: print(json.dumps({k: v for k, v in res.items() if isinstance(v, (int, float))}))
 

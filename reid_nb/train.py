@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 import torch.distributed as dist
 from tqdm import tqdm
-from .data import (Market1501, ReIDDataset, PKSampler, reid_collate, train_tfms, test_tfms,
-                          make_synthetic_market, IMAGENET_MEAN, IMAGENET_STD)
+from .data import (ReIDData, load_dataset, combine_datasets, ReIDDataset, PKSampler, reid_collate, train_tfms,
+                          test_tfms, make_synthetic_market, IMAGENET_MEAN, IMAGENET_STD)
 from .triplets import TripletDataset, TripletLoss
 from .model import ReIDNet, save_checkpoint, load_checkpoint, restore_checkpoint, input_norm, model_fingerprint
 from .metrics import score
@@ -24,9 +24,9 @@ from .metrics import score
 __all__ = ['RUN_FILES', 'TrainConfig', 'seed_everything', 'epoch_seed', 'rng_state', 'set_rng_state', 'lr_factor',
            'make_optimizer', 'RankShare', 'ShuffledBatches', 'make_loader', 'start_epoch', 'DistEnv', 'dist_env',
            'pick_device', 'init_distributed', 'gather_cat', 'forward_batch', 'ReIDLoss', 'make_loss', 'iters_per_epoch',
-           'format_record', 'train_epoch', 'build_model', 'amp_setup', 'wrap_ddp', 'score_record', 'read_metrics',
-           'append_metrics', 'trim_metrics', 'plot_curves', 'save_state', 'resume_config', 'resume_from', 'move_aside',
-           'prepare_run_folder', 'RunLock', 'finish_run', 'train', 'run_demo']
+           'format_record', 'train_epoch', 'build_model', 'amp_setup', 'wrap_ddp', 'training_data', 'score_record',
+           'read_metrics', 'append_metrics', 'trim_metrics', 'plot_curves', 'save_state', 'resume_config',
+           'resume_from', 'move_aside', 'prepare_run_folder', 'RunLock', 'finish_run', 'train', 'run_demo']
 
 # %% ../nbs/03_train.ipynb #2fb7fc51
 _CHOICES = dict(mode=('pk', 'offline'), schedule=('cosine', 'step'), mining=('batch_hard', 'batch_all'),
@@ -36,7 +36,9 @@ _CHOICES = dict(mode=('pk', 'offline'), schedule=('cosine', 'step'), mining=('ba
 @dataclass
 class TrainConfig:
     "Everything one training run needs, as plain values (so it goes to JSON, a checkpoint and the CLI unchanged)."
-    data:str='Market-1501-v15.09.15' # Market-1501 folder (or the folder holding `Market-1501-v15.09.15/`)
+    # data set folder(s): Market-1501, MSMT17 or CUHK03-NP; several: trained on together
+    data:str='Market-1501-v15.09.15'
+    eval_data:str='' # the folder whose query/gallery evaluation uses (default: the first `data`)
     out:str='runs/reid' # output folder: last.pth, best.pth, metrics.jsonl, curves.png
     epochs:int=60 # passes over the training ids
     mode:str='pk' # 'pk': P×K batches, batch-hard mining (+ ID loss); 'offline': fixed (anchor, positive, negative)
@@ -83,6 +85,8 @@ class TrainConfig:
 
     def __post_init__(self):
         self.size, self.milestones = tuple(int(x) for x in self.size), tuple(int(x) for x in self.milestones)
+        if isinstance(self.data, (list, tuple)):   # several sources; one in a list is just that one
+            self.data = [str(d) for d in self.data] if len(self.data) > 1 else str(self.data[0])
         for name, allowed in _CHOICES.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name}={getattr(self, name)!r} (--{name}): expected one of {allowed}")
@@ -455,8 +459,20 @@ def wrap_ddp(model, device:torch.device, find_unused:bool):
     return torch.nn.parallel.DistributedDataParallel(model, device_ids=ids,
                                                      find_unused_parameters=find_unused)
 
+# %% ../nbs/03_train.ipynb #35d00028
+def training_data(cfg:TrainConfig) -> tuple:
+    "`(train_set, test_set)` of `cfg`: the training images of every `data` source, the query/gallery of `eval_data`."
+    sources = cfg.data if isinstance(cfg.data, list) else [cfg.data]
+    target = cfg.eval_data or sources[0]
+    if len(sources) == 1 and target == sources[0]:
+        ds = load_dataset(sources[0])
+        return ds, ds
+    at = sources.index(target) if target in sources else None
+    train_set = combine_datasets(sources, target=at)
+    return train_set, (train_set if at is not None else load_dataset(target, splits=('query', 'gallery')))
+
 # %% ../nbs/03_train.ipynb #877099d0
-def score_record(model, data:Market1501, cfg:TrainConfig, device) -> dict:
+def score_record(model, data:ReIDData, cfg:TrainConfig, device) -> dict:
     "What the log keeps of an evaluation: `score`'s Rank-1/5/10, mAP and mINP of `model` on `data`'s query/gallery."
     amp = None if cfg.amp and torch.device(device).type == 'cuda' else False
     res = score(model, data.query, data.gallery, cfg.metric, size=cfg.size, batch_size=cfg.test_batch_size,
@@ -516,10 +532,10 @@ def plot_curves(records:list, path=None):
 _RESUME_FIXED = ('mode', 'p', 'k', 'batch_size', 'size', 'backbone', 'emb_dim', 'pretrained', 'pool', 'id_loss',
                  'triplet_feature', 'seed', 'min_steps', 'max_batches_per_epoch')
 
-def save_state(path, model, opt, sched, scaler, epoch:int, cfg:TrainConfig, rec:dict, best_map:float):
+def save_state(path, model, opt, sched, scaler, epoch:int, cfg:TrainConfig, rec:dict, best_map:float, **extra):
     "Atomically write all that `resume_from` needs to go on exactly where epoch `epoch` ended."
     save_checkpoint(path, model, opt, sched, epoch=epoch, config=asdict(cfg), metrics=rec,
-                    scaler=scaler.state_dict(), rng=rng_state(), best_map=best_map)
+                    scaler=scaler.state_dict(), rng=rng_state(), best_map=best_map, **extra)
 
 # %% ../nbs/03_train.ipynb #fedd1e44
 def resume_config(path,              # the run's last.pth
@@ -664,7 +680,7 @@ def _train(cfg:TrainConfig, resume:bool, given:set|None, env, loss_fn=None) -> d
     device = pick_device(cfg.device, env.local_rank)
     init_distributed(env, device)
     main = env.rank == 0
-    data = Market1501(cfg.data)                                     # a wrong folder fails here, before any work
+    data, test = training_data(cfg)                                 # a wrong folder fails here, before any work
     seed_everything(cfg.seed, cfg.deterministic)
     model = build_model(cfg, data.num_train_pids)
     if env.world_size > 1 and device.type == 'cuda':
@@ -686,7 +702,7 @@ def _train(cfg:TrainConfig, resume:bool, given:set|None, env, loss_fn=None) -> d
         trim_metrics(out/'metrics.jsonl', start - 1)
         for tmp in out.glob('.*.pth.*.tmp'): tmp.unlink()               # left by a kill during a checkpoint write
         if start == 1 and cfg.eval_at_start:
-            append_metrics(out/'metrics.jsonl', dict(epoch=0, **score_record(model, data, cfg, device)))
+            append_metrics(out/'metrics.jsonl', dict(epoch=0, **score_record(model, test, cfg, device)))
     rec, bad_seen = {}, set()
     for epoch in range(start, cfg.epochs + 1):
         start_epoch(loader, cfg.seed, epoch, env.rank)
@@ -694,13 +710,15 @@ def _train(cfg:TrainConfig, resume:bool, given:set|None, env, loss_fn=None) -> d
         rec = train_epoch(net, loader, loss_fn, opt, sched, scaler, cfg, epoch, device, amp_dtype, bad_seen, show)
         if main:
             if (cfg.eval_every and epoch % cfg.eval_every == 0) or epoch == cfg.epochs:
-                rec |= score_record(model, data, cfg, device)
+                rec |= score_record(model, test, cfg, device)
             append_metrics(out/'metrics.jsonl', rec)
             print(format_record(rec), flush=True)
             if rec.get('mAP', -1.0) > best:
                 best = rec['mAP']
-                save_checkpoint(out/'best.pth', model, epoch=epoch, config=asdict(cfg), metrics=rec)
-            save_state(last, model, opt, sched, scaler, epoch, cfg, rec, best)
+                save_checkpoint(out/'best.pth', model, epoch=epoch, config=asdict(cfg), metrics=rec,
+                                datasets=dict(train=data.name, test=test.name))
+            save_state(last, model, opt, sched, scaler, epoch, cfg, rec, best,
+                       datasets=dict(train=data.name, test=test.name))
         if env.world_size > 1: dist.barrier()                       # the others wait while rank 0 evaluates and saves
     if main: plot_curves(read_metrics(out/'metrics.jsonl'), out/'curves.png')
     finish_run(model, out, env, cfg.rank_hashes)
