@@ -48,3 +48,22 @@ def test_demo_cli_short(tmp_path):
     assert 'tf_efficientnet_lite0 (imagenet weights)' in r.stdout and 'triplet (cosine)' in r.stdout   # the seed's model family
     for f in ('run/curves.png', 'ranked.png', 'run/best.pth', 'run/metrics.jsonl', 'data/query'):
         assert (tmp_path/'demo'/f).exists(), f
+
+def test_train_cli_several_sources_and_another_test_set(tmp_path):
+    "`--data A --data B`: one run on both training sets (ids made disjoint), evaluated on a third layout (`--eval_data`)."
+    from reid_nb.data import make_synthetic_msmt17, make_synthetic_cuhk03, load_dataset
+    make_synthetic_market(tmp_path/'m', n_train_ids=6, n_test_ids=4, size=(64, 32), seed=1)
+    make_synthetic_msmt17(tmp_path/'msmt', n_train_ids=5, n_test_ids=4, seed=2)
+    make_synthetic_cuhk03(tmp_path/'cuhk', n_train_ids=4, n_test_ids=4, seed=3)
+    n_ids = sum(load_dataset(tmp_path/d).num_train_pids for d in ('m', 'msmt'))
+    r = subprocess.run([script('reid_nb_train'), '--data', str(tmp_path/'m'), '--data', str(tmp_path/'msmt'),
+                        '--eval_data', str(tmp_path/'cuhk'), '--out', str(tmp_path/'run'), '--size', '64', '32',
+                        '--backbone', 'test_efficientnet', '--pretrained', 'none', '--p', '4', '--k', '2', '--epochs', '1',
+                        '--max_batches_per_epoch', '2', '--num_workers', '0', '--no-progress'],
+                       env=ENV, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    ck = torch.load(tmp_path/'run'/'best.pth', weights_only=True)
+    assert ck['config']['data'] == [str(tmp_path/'m'), str(tmp_path/'msmt')]
+    assert ck['model']['classifier.weight'].shape[0] == n_ids == 11          # 6 + 5 identities, disjoint
+    assert ck['datasets']['test'].startswith('CUHK03-NP') and 'MSMT17' in ck['datasets']['train']
+    assert 0 <= json.loads(r.stdout.strip().splitlines()[-1])['mAP'] <= 1
