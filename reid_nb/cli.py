@@ -277,7 +277,8 @@ def _run_eval(a):
                           num_workers=a.num_workers, device=None if a.device == 'auto' else a.device, backend=a.backend,
                           size=tuple(a.size) if a.size else None, progress=sys.stderr.isatty())
     print(format_results(res))
-    out = {k: res[k] for k in JSON_KEYS + ('metric', 'backend', 'rerank', 'flip', 'size', 'ckpt', 'data')}
+    settings = ('metric', 'backend', 'rerank', 'flip', 'size', 'ckpt', 'data', 'train_set', 'test_set')
+    out = {k: res[k] for k in JSON_KEYS + settings}
     out['cmc'] = [round(float(v), 6) for v in res['cmc']]
     if a.json:
         atomic_write_text(a.json, json.dumps(out, indent=1))

@@ -8,8 +8,8 @@ from typing import Sequence
 import numpy as np
 import torch
 from fastcore.basics import patch
-from .data import Sample, Market1501, read_image
-from .model import load_model
+from .data import Sample, Market1501, read_image, load_dataset
+from .model import load_model, load_checkpoint
 from .metrics import _as_tensor, distance_matrix, evaluate, evaluate_features, re_rank, score
 _all_ = ['distance_matrix', 'evaluate', 'evaluate_features', 're_rank', 'score']   # reid_nb.eval.X as before
 
@@ -214,8 +214,16 @@ def live(self:RetrievalExplorer):
     slider.observe(show, names='value')
     return widgets.VBox([widgets.HTML(self._legend), slider, cap, img])
 
+# %% ../nbs/04_eval.ipynb #62b60769
+def _trained_on(ck:dict) -> str:
+    "The training set(s) a checkpoint names: the data set names `train` recorded, else its `data` folder(s)."
+    names = (ck.get('datasets') or {}).get('train')
+    if names: return names
+    data = (ck.get('config') or {}).get('data')
+    return ' + '.join(map(str, data)) if isinstance(data, list) else str(data or 'unknown')
+
 # %% ../nbs/04_eval.ipynb #f9933eed
-def eval_checkpoint(data,                  # Market-1501-style folder (needs query/ and bounding_box_test/)
+def eval_checkpoint(data,                  # a data set folder (Market-1501, MSMT17, CUHK03-NP): its query/gallery
                     ckpt,                  # checkpoint written by `save_checkpoint` from a `ReIDNet`
                     metric:str='cosine',   # 'cosine' or 'euclidean'
                     rerank:bool=False,     # k-reciprocal re-ranking
@@ -232,14 +240,16 @@ def eval_checkpoint(data,                  # Market-1501-style folder (needs que
     if metric not in ('cosine', 'euclidean'):
         raise ValueError(f"--metric must be 'cosine' or 'euclidean', got {metric!r}")
     if not Path(ckpt).expanduser().is_file(): raise FileNotFoundError(f"checkpoint {str(ckpt)!r}: no such file")
-    ds = Market1501(data, splits=('query', 'gallery'))     # evaluation needs no bounding_box_train/
-    model, size = load_model(ckpt, size)
+    ds = load_dataset(data, splits=('query', 'gallery'))   # any layout; evaluation needs no training split
+    ck = load_checkpoint(ckpt)
+    model, size = load_model(ckpt, size, ck=ck)
     device = device or ('cuda' if torch.cuda.is_available() and backend == 'torch' else 'cpu')
     t0 = time.perf_counter()
     res = score(model.to(device), ds.query, ds.gallery, metric, rerank, max_rank, batch_size=batch_size,
                 device=device, flip=flip, size=size, progress=progress, num_workers=num_workers, backend=backend)
     res.update(metric=metric, backend=backend, rerank=bool(rerank), flip=bool(flip), size=list(size), ckpt=str(ckpt),
-               data=str(ds.root), seconds=round(time.perf_counter() - t0, 3))
+               data=str(ds.root), test_set=ds.name, train_set=_trained_on(ck),
+               seconds=round(time.perf_counter() - t0, 3))
     return res
 
 # %% ../nbs/04_eval.ipynb #5e321be2
@@ -248,6 +258,7 @@ def format_results(res:dict) -> str:
     head = f"{res['num_query']} queries ({res['num_valid_query']} valid), {res['num_gallery']} gallery images"
     if 'metric' in res:
         head += f"; {res['metric']}{' + re-ranking' if res['rerank'] else ''}{' + flip' if res['flip'] else ''}"
+    if 'test_set' in res: head = f"trained on {res['train_set']}, tested on {res['test_set']}: " + head
     keys = [('Rank-1', 'rank1'), ('Rank-5', 'rank5'), ('Rank-10', 'rank10'), ('mAP', 'mAP'), ('mINP', 'mINP')]
     header = '  '.join(f"{n:>7}" for n, _ in keys)
     return '\n'.join([head, header, '  '.join(f"{100*res[k]:6.1f}%" for _, k in keys)])

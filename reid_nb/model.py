@@ -522,9 +522,9 @@ def _plain(obj, where:str='config'):
     if isinstance(obj, (list, tuple)):
         vals = [_plain(v, f'{where}[{i}]') for i, v in enumerate(obj)]
         return vals if isinstance(obj, list) else tuple(vals)
+    if isinstance(obj, np.generic): return obj.item()        # before float: np.float64 is a float subclass
     if obj is None or isinstance(obj, (str, bool, int, float)): return obj
     if isinstance(obj, os.PathLike): return os.fspath(obj)
-    if isinstance(obj, np.generic): return obj.item()
     if isinstance(obj, np.ndarray): return torch.from_numpy(np.ascontiguousarray(obj))
     if isinstance(obj, torch.Tensor): return obj.detach().cpu()
     if isinstance(obj, (torch.dtype, torch.device)): return str(obj)
@@ -697,9 +697,10 @@ def from_checkpoint(cls:ReIDNet, path, # a checkpoint written by `save_checkpoin
 # %% ../nbs/02_model.ipynb #55b5b373
 def load_model(ckpt,            # a checkpoint written by `save_checkpoint` / `reid_nb_train`
                size:tuple=None, # image size; default: the checkpoint config's `size`, else (256, 128)
+               ck:dict=None,    # the checkpoint as `load_checkpoint(ckpt)` returned it (not read again)
               ) -> tuple:       # (model in eval mode, (height, width))
     "The model of a checkpoint and the image size it was trained at."
-    ck = load_checkpoint(ckpt)
+    ck = load_checkpoint(ckpt) if ck is None else ck
     cfg = ck.get('config') if isinstance(ck.get('config'), dict) else {}
     return ReIDNet.from_checkpoint(ckpt, ck=ck), tuple(int(v) for v in (size or cfg.get('size') or (256, 128)))
 

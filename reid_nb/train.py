@@ -36,8 +36,7 @@ _CHOICES = dict(mode=('pk', 'offline'), schedule=('cosine', 'step'), mining=('ba
 @dataclass
 class TrainConfig:
     "Everything one training run needs, as plain values (so it goes to JSON, a checkpoint and the CLI unchanged)."
-    # data set folder(s): Market-1501, MSMT17 or CUHK03-NP; several: trained on together
-    data:str='Market-1501-v15.09.15'
+    data:str='Market-1501-v15.09.15' # data set folder(s): Market-1501, MSMT17 or CUHK03-NP (several: joined)
     eval_data:str='' # the folder whose query/gallery evaluation uses (default: the first `data`)
     out:str='runs/reid' # output folder: last.pth, best.pth, metrics.jsonl, curves.png
     epochs:int=60 # passes over the training ids
