@@ -13,17 +13,23 @@ embeddings clustered by identity. Printed, all measured in this run:
   equality with `evaluate` on the first queries);
 - `re_rank` (k1=20, k2=6, lambda=0.3) on all 19,281 Market images: the previous implementation (kept below, only here)
   and the current one, each in a fresh process (time; peak RSS, and above the RSS once the 3 input matrices are loaded),
-  the max |difference|; torchreid's `re_ranking` (dense, loops) on --tr-rerank images for time and agreement.
+  the max |difference|; torchreid's `re_ranking` (dense, loops) on --tr-rerank images for time and agreement;
+- `re_rank_features` (the same re-ranking from the 19,281 x 512 embeddings, no N x N array) in a fresh process that
+  holds only the embeddings: time, total peak RSS (VmHWM: interpreter + reid_nb.metrics + embeddings + the call), the
+  max |difference| from the dense `re_rank`; and, for the same end-to-end task, the dense path from the embeddings
+  (3 `distance_matrix` calls, then `re_rank`) in another fresh process.
 
 Usage: python benchmarks/bench_eval.py [--n-query 3368] [--n-gallery 15913] [--loop] [--no-torchreid]
        [--features-size 11659 82161 | --no-features] [--no-rerank] [--tr-rerank N_QUERY N_GALLERY]
+       [--rerank-only]  (only the re-ranking section: previous, dense and features-based re_rank)
 Peak RSS in the fresh processes is the kernel's VmHWM, reset (clear_refs) once the inputs exist; "above the inputs"
 subtracts the RSS at that point (the interpreter with torch imported, plus the inputs).
 """
 import argparse, importlib.util, os, resource, subprocess, sys, tempfile, time, tracemalloc, warnings
 os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1'); os.environ.setdefault('HF_HUB_OFFLINE', '1')
 import numpy as np, scipy.sparse as sp, torch
-from reid_nb.metrics import distance_matrix, evaluate, evaluate_features, evaluate_loop, re_rank, _joint_at, _expand_ranges
+from reid_nb.metrics import (distance_matrix, evaluate, evaluate_features, evaluate_loop, re_rank, re_rank_features,
+                             _joint_at, _expand_ranges)
 
 def market_like(nq, ng, n_ids=751, n_cams=6, dim=512, noise=2.3, seed=0):
     "Embeddings, pids and camids shaped like Market-1501's test split (gallery: ~20% distractors, pid 0)."
@@ -154,6 +160,21 @@ def rerank_worker(d, which, out):
     np.save(out, r.astype(np.float32))
     print(f"RESULT {dt} {max_rss()} {base}")
 
+def rerank_features_worker(d, which, out):
+    "Fresh process holding only the embeddings: re_rank_features, or the dense path from them; time and RSS (GiB)."
+    qf, gf = np.load(os.path.join(d, 'qf.npy')), np.load(os.path.join(d, 'gf.npy'))
+    base = rss_now()
+    reset_peak_rss()
+    t0 = time.perf_counter()
+    if which == 'features': r = re_rank_features(qf, gf, 'euclidean', k1=20, k2=6, lambda_value=0.3)
+    else:
+        mats = [distance_matrix(x, y, 'euclidean') for x, y in ((qf, gf), (qf, qf), (gf, gf))]
+        r = re_rank(*mats, k1=20, k2=6, lambda_value=0.3)
+    dt = time.perf_counter() - t0
+    peak = max_rss()
+    np.save(out, r)
+    print(f"RESULT {dt} {peak} {base}")
+
 def features_worker(nq, ng):
     "Fresh process: evaluate_features on an MSMT17-size synthetic set; time, peak RSS, and a check against evaluate."
     qf, gf, qp, gp, qc, gc = market_like(nq, ng, n_ids=3060, n_cams=15, seed=1)
@@ -181,16 +202,27 @@ def main():
     p.add_argument('--no-features', action='store_true'); p.add_argument('--no-rerank', action='store_true')
     p.add_argument('--tr-rerank', type=int, nargs=2, default=(3368, 15913), metavar=('NQ', 'NG'),
                    help="queries, gallery for torchreid's dense re_ranking (full Market: minutes and ~8 GB)")
+    p.add_argument('--rerank-only', action='store_true',
+                   help='only the re-ranking section (previous, dense and features-based re_rank; torchreid skipped)')
     p.add_argument('--worker', nargs='+', help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.worker:
         if a.worker[0] == 'rerank': return rerank_worker(*a.worker[1:])
+        if a.worker[0] == 'rerank_features': return rerank_features_worker(*a.worker[1:])
         return features_worker(*map(int, a.worker[1:]))
+    if a.rerank_only: a.no_torchreid, a.no_features, a.no_rerank = True, True, False
     tr = None if a.no_torchreid else load_torchreid()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, numpy {np.__version__}; "
           f"torchreid: {'loaded (benchmark only)' if tr else 'not available, skipped'}")
     qf, gf, qp, gp, qc, gc = market_like(a.n_query, a.n_gallery)
     distmat = distance_matrix(qf, gf)
+    if a.rerank_only: vec = evaluate(distmat, qp, gp, qc, gc)
+    else: evaluate_section(a, tr, distmat, qp, gp, qc, gc)
+    if not a.no_features: features_section(a)
+    if not a.no_rerank: rerank_section(a, tr, qp, gp, qc, gc, vec if a.rerank_only else evaluate(distmat, qp, gp, qc, gc))
+    print(f"\nthis process: max RSS {max_rss():.2f} GiB")
+
+def evaluate_section(a, tr, distmat, qp, gp, qc, gc):
     print(f"\n== evaluate: {a.n_query} queries x {a.n_gallery} gallery ({distmat.nbytes/2**20:.0f} MiB float32), 751 ids, 6 cameras")
     t_sort = best_time(np.argsort, a.repeat, distmat, axis=1)
     t_eval = best_time(evaluate, a.repeat, distmat, qp, gp, qc, gc)
@@ -210,49 +242,63 @@ def main():
             t0 = time.perf_counter(); cmc, mAP = tr['rank'].eval_market1501(distmat, qp, gp, qc, gc, 50); t_tr = time.perf_counter() - t0
         print(f"torchreid eval_market1501    {t_tr:7.3f} s   ({t_tr/t_eval:.0f}x evaluate)   max |ΔCMC| {np.abs(cmc - vec['cmc']).max():.1e}, "
               f"|ΔmAP| {abs(mAP - vec['mAP']):.1e} (its argsort is not stable: equal float32 distances break differently)")
-    if not a.no_features:
-        nq, ng = a.features_size
-        print(f"\n== evaluate_features: {nq} queries x {ng} gallery, 3060 ids, 15 cameras, 512-d "
-              f"(a full float32 matrix would be {nq*ng*4/2**30:.2f} GiB); fresh process")
-        dt, peak, base, r1, mAP, mINP, nv, same = run_worker('features', nq, ng)
-        print(f"evaluate_features            {float(dt):7.2f} s   peak RSS {float(peak):.2f} GiB, {float(peak)-float(base):.2f} GiB above the RSS with "
-              f"the embeddings loaded   rank-1 {float(r1):.4f} mAP {float(mAP):.4f} mINP {float(mINP):.4f} valid {nv}/{nq}   "
-              f"same AP as evaluate(distance_matrix) on the first {min(nq, 2048)} queries: {same}")
-    if not a.no_rerank:
-        with tempfile.TemporaryDirectory() as d:
-            def rerank_set(nq, ng):
-                qf, gf, *ids = market_like(nq, ng)
-                for n, (x, y) in dict(qg=(qf, gf), qq=(qf, qf), gg=(gf, gf)).items(): np.save(os.path.join(d, f'{n}.npy'), distance_matrix(x, y, 'euclidean'))
-                return ids
-            rerank_set(a.n_query, a.n_gallery)
-            print(f"\n== re_rank (k1=20, k2=6, λ=0.3) on {a.n_query + a.n_gallery} images; each run in a fresh process; "
-                  f"inputs {sum(os.path.getsize(os.path.join(d, f'{n}.npy')) for n in ('qg', 'qq', 'gg'))/2**30:.2f} GiB")
-            res = {}
-            for which in ('old', 'new'):
-                dt, peak, base = map(float, run_worker('rerank', d, which, os.path.join(d, f'{which}.npy')))
+
+def features_section(a):
+    nq, ng = a.features_size
+    print(f"\n== evaluate_features: {nq} queries x {ng} gallery, 3060 ids, 15 cameras, 512-d "
+          f"(a full float32 matrix would be {nq*ng*4/2**30:.2f} GiB); fresh process")
+    dt, peak, base, r1, mAP, mINP, nv, same = run_worker('features', nq, ng)
+    print(f"evaluate_features            {float(dt):7.2f} s   peak RSS {float(peak):.2f} GiB, {float(peak)-float(base):.2f} GiB above the RSS with "
+          f"the embeddings loaded   rank-1 {float(r1):.4f} mAP {float(mAP):.4f} mINP {float(mINP):.4f} valid {nv}/{nq}   "
+          f"same AP as evaluate(distance_matrix) on the first {min(nq, 2048)} queries: {same}")
+
+def rerank_section(a, tr, qp, gp, qc, gc, vec):
+    with tempfile.TemporaryDirectory() as d:
+        def rerank_set(nq, ng):
+            qf, gf, *ids = market_like(nq, ng)
+            np.save(os.path.join(d, 'qf.npy'), qf.numpy())
+            np.save(os.path.join(d, 'gf.npy'), gf.numpy())
+            for n, (x, y) in dict(qg=(qf, gf), qq=(qf, qf), gg=(gf, gf)).items(): np.save(os.path.join(d, f'{n}.npy'), distance_matrix(x, y, 'euclidean'))
+            return ids
+        rerank_set(a.n_query, a.n_gallery)
+        print(f"\n== re_rank (k1=20, k2=6, λ=0.3) on {a.n_query + a.n_gallery} images; each run in a fresh process; "
+              f"inputs {sum(os.path.getsize(os.path.join(d, f'{n}.npy')) for n in ('qg', 'qq', 'gg'))/2**30:.2f} GiB")
+        res = {}
+        for which in ('old', 'new'):
+            dt, peak, base = map(float, run_worker('rerank', d, which, os.path.join(d, f'{which}.npy')))
+            res[which] = np.load(os.path.join(d, f'{which}.npy'))
+            print(f"re_rank {which:3s}                {dt:7.2f} s   peak RSS {peak:.2f} GiB, {peak - base:.2f} GiB above the RSS with the inputs loaded ({base:.2f} GiB)")
+        t_new = dt
+        print(f"new vs old: max |Δ| {np.abs(res['new'] - res['old']).max():.1e}; same ranking in every row: "
+              f"{np.array_equal(np.argsort(res['new'], 1, kind='stable'), np.argsort(res['old'], 1, kind='stable'))}")
+        r2 = evaluate(res['new'], qp, gp, qc, gc)
+        print(f"  rank-1 {vec['rank1']:.4f} -> {r2['rank1']:.4f}, mAP {vec['mAP']:.4f} -> {r2['mAP']:.4f} (cosine -> re-ranked euclidean)")
+        print(f"\n-- from the embeddings ({a.n_query + a.n_gallery} x 512 float32, "
+              f"{(a.n_query + a.n_gallery) * 512 * 4 / 2**20:.0f} MiB); each run in a fresh process holding only them")
+        for which, label in (('dense', 'distance_matrix x3 + re_rank'), ('features', 're_rank_features')):
+            dt, peak, base = map(float, run_worker('rerank_features', d, which, os.path.join(d, f'{which}.npy')))
+            res[which] = np.load(os.path.join(d, f'{which}.npy'))
+            print(f"{label:28s} {dt:7.2f} s   total peak RSS {peak:.2f} GiB ({base:.2f} GiB with the embeddings loaded)")
+        diff = np.abs(res['features'] - res['new'])
+        print(f"re_rank_features vs re_rank (dense inputs): max |Δ| {diff.max():.1e}; same ranking in every row: "
+              f"{np.array_equal(np.argsort(res['features'], 1, kind='stable'), np.argsort(res['new'], 1, kind='stable'))}; "
+              f"identical to the dense path from the same embeddings: {np.array_equal(res['features'], res['dense'])}, "
+              f"max |Δ| {np.abs(res['features'] - res['dense']).max():.1e}")
+        if tr:
+            nq, ng = a.tr_rerank
+            ids = rerank_set(nq, ng) if (nq, ng) != (a.n_query, a.n_gallery) else (qp, gp, qc, gc)
+            for which in ('torchreid', 'new'):
+                try: dt, peak, base = map(float, run_worker('rerank', d, which, os.path.join(d, f'{which}.npy')))
+                except RuntimeError as e: print(f"torchreid re_ranking failed: {str(e)[:300]}"); break
                 res[which] = np.load(os.path.join(d, f'{which}.npy'))
-                print(f"re_rank {which:3s}                {dt:7.2f} s   peak RSS {peak:.2f} GiB, {peak - base:.2f} GiB above the RSS with the inputs loaded ({base:.2f} GiB)")
-            t_new = dt
-            print(f"new vs old: max |Δ| {np.abs(res['new'] - res['old']).max():.1e}; same ranking in every row: "
-                  f"{np.array_equal(np.argsort(res['new'], 1, kind='stable'), np.argsort(res['old'], 1, kind='stable'))}")
-            r2 = evaluate(res['new'], qp, gp, qc, gc)
-            print(f"  rank-1 {vec['rank1']:.4f} -> {r2['rank1']:.4f}, mAP {vec['mAP']:.4f} -> {r2['mAP']:.4f} (cosine -> re-ranked euclidean)")
-            if tr:
-                nq, ng = a.tr_rerank
-                ids = rerank_set(nq, ng) if (nq, ng) != (a.n_query, a.n_gallery) else (qp, gp, qc, gc)
-                for which in ('torchreid', 'new'):
-                    try: dt, peak, base = map(float, run_worker('rerank', d, which, os.path.join(d, f'{which}.npy')))
-                    except RuntimeError as e: print(f"torchreid re_ranking failed: {str(e)[:300]}"); break
-                    res[which] = np.load(os.path.join(d, f'{which}.npy'))
-                    print(f"{which + ' re_ranking' if which == 'torchreid' else 're_rank new':28s} {dt:7.2f} s   peak RSS {peak:.2f} GiB, "
-                          f"{peak - base:.2f} GiB above the inputs   ({nq} x {ng})")
-                else:
-                    diff = np.abs(res['new'] - res['torchreid'])
-                    e_new, e_tr = evaluate(res['new'], *ids), evaluate(res['torchreid'], *ids)
-                    print(f"re_rank vs torchreid re_ranking ({nq} x {ng}): max |Δ| {diff.max():.1e}, mean |Δ| {diff.mean():.1e}; "
-                          f"same nearest gallery image in {np.mean(res['new'].argmin(1) == res['torchreid'].argmin(1)):.2%} of rows, whole rows ranked "
-                          f"identically in {np.mean(np.all(np.argsort(res['new'], 1, kind='stable') == np.argsort(res['torchreid'], 1, kind='stable'), 1)):.2%}; "
-                          f"mAP {e_new['mAP']:.6f} vs {e_tr['mAP']:.6f}, rank-1 {e_new['rank1']:.4f} vs {e_tr['rank1']:.4f}")
-    print(f"\nthis process: max RSS {max_rss():.2f} GiB")
+                print(f"{which + ' re_ranking' if which == 'torchreid' else 're_rank new':28s} {dt:7.2f} s   peak RSS {peak:.2f} GiB, "
+                      f"{peak - base:.2f} GiB above the inputs   ({nq} x {ng})")
+            else:
+                diff = np.abs(res['new'] - res['torchreid'])
+                e_new, e_tr = evaluate(res['new'], *ids), evaluate(res['torchreid'], *ids)
+                print(f"re_rank vs torchreid re_ranking ({nq} x {ng}): max |Δ| {diff.max():.1e}, mean |Δ| {diff.mean():.1e}; "
+                      f"same nearest gallery image in {np.mean(res['new'].argmin(1) == res['torchreid'].argmin(1)):.2%} of rows, whole rows ranked "
+                      f"identically in {np.mean(np.all(np.argsort(res['new'], 1, kind='stable') == np.argsort(res['torchreid'], 1, kind='stable'), 1)):.2%}; "
+                      f"mAP {e_new['mAP']:.6f} vs {e_tr['mAP']:.6f}, rank-1 {e_new['rank1']:.4f} vs {e_tr['rank1']:.4f}")
 
 if __name__ == '__main__': main()

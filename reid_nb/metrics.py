@@ -2,6 +2,7 @@
 
 # %% ../nbs/02a_metrics.ipynb #e6fddfc7
 from __future__ import annotations
+from functools import partial
 from typing import Sequence
 import numpy as np
 import torch
@@ -11,37 +12,67 @@ from .data import Sample
 from .model import extract_features
 
 # %% auto #0
-__all__ = ['distance_matrix', 'evaluate_loop', 'evaluate', 'evaluate_features', 're_rank', 'score']
+__all__ = ['distance_matrix', 'evaluate_loop', 'evaluate', 'evaluate_features', 're_rank', 're_rank_features', 'score']
 
-# %% ../nbs/02a_metrics.ipynb #bcd95839
+# %% ../nbs/02a_metrics.ipynb #7a7f7afa
 def _as_tensor(x) -> torch.Tensor:
+    "`x` (tensor or array) as a detached float32 CPU tensor."
     return (x if isinstance(x, torch.Tensor) else torch.from_numpy(np.asarray(x))).detach().float().cpu()
 
-def distance_matrix(q,                    # (num_query, D) query embeddings: tensor or array
-                    g,                    # (num_gallery, D) gallery embeddings
-                    metric:str='cosine',  # 'cosine' (1 - cosine similarity), 'euclidean' or 'sqeuclidean'
-                    chunk_size:int=1024,  # queries per block: bounds the temporary memory
-                   ) -> np.ndarray:
-    "`distmat: (num_query, num_gallery)` float32 NumPy array of distances, computed in blocks of queries."
+# %% ../nbs/02a_metrics.ipynb #19f36f59
+def _prepare(q, g,                      # query and gallery embeddings: tensors or arrays
+             metric:str,                # 'cosine', 'euclidean' or 'sqeuclidean'
+             what:str='distance_matrix' # the caller, named in the error message
+            ):
+    "Check `metric` and the shapes; `q` and `g` as float32 CPU tensors, L2-normalised for 'cosine'."
     if metric not in ('cosine', 'euclidean', 'sqeuclidean'):
         raise ValueError(f"metric must be 'cosine', 'euclidean' or 'sqeuclidean', got {metric!r}")
     q, g = _as_tensor(q), _as_tensor(g)
     if q.ndim != 2 or g.ndim != 2 or q.shape[1] != g.shape[1]:
-        raise ValueError(f"distance_matrix: need (num_query, D) and (num_gallery, D) features, got {tuple(q.shape)} and {tuple(g.shape)}")
-    if metric == 'cosine': q, g = F.normalize(q, dim=1), F.normalize(g, dim=1)
-    else: g2 = (g*g).sum(1)
-    out = np.empty((len(q), len(g)), np.float32)
+        raise ValueError(f"{what}: need (num_query, D) and (num_gallery, D) features, "
+                         f"got {tuple(q.shape)} and {tuple(g.shape)}")
+    if metric == 'cosine':
+        q, g = F.normalize(q, dim=1), F.normalize(g, dim=1)
+    return q, g
+
+# %% ../nbs/02a_metrics.ipynb #13d8d460
+def _distances(q, g,                # (nq, D), (ng, D) float32 tensors from `_prepare`
+               metric:str,          # 'cosine', 'euclidean' or 'sqeuclidean'
+               chunk_size:int=1024, # rows of `q` per matrix product
+               out=None,            # a C-contiguous (nq, ng) float32 array to write into (default: a new one)
+              ) -> np.ndarray:
+    "`(nq, ng)` float32 distances, `chunk_size` rows at a time, each block computed in place in `out`."
+    out = np.empty((len(q), len(g)), np.float32) if out is None else out
+    if metric != 'cosine':
+        g2 = (g*g).sum(1)
     with torch.inference_mode():
         for a in range(0, len(q), chunk_size):
-            qc = q[a:a+chunk_size]
-            if metric == 'cosine': d = 1 - qc @ g.T
-            else:
-                d = ((qc*qc).sum(1, keepdim=True) + g2).addmm_(qc, g.T, alpha=-2).clamp_(min=0)
-                if metric == 'euclidean': d = d.sqrt_()
-            out[a:a+chunk_size] = d.numpy()
+            qc, d = q[a:a+chunk_size], torch.from_numpy(out[a:a+chunk_size])
+            if metric == 'cosine':
+                torch.mm(qc, g.T, out=d).neg_().add_(1)                                # 1 - q·g
+            else:                                                                       # |q|² + |g|² - 2 q·g
+                torch.add((qc*qc).sum(1, keepdim=True), g2, out=d).addmm_(qc, g.T, alpha=-2).clamp_(min=0)
+                if metric == 'euclidean':
+                    d.sqrt_()
     return out
 
-# %% ../nbs/02a_metrics.ipynb #9bff57c3
+# %% ../nbs/02a_metrics.ipynb #2cb3070e
+def distance_matrix(q,                    # (num_query, D) query embeddings: tensor or array
+                    g,                    # (num_gallery, D) gallery embeddings
+                    metric:str='cosine',  # 'cosine' (1 - cosine similarity), 'euclidean' or 'sqeuclidean'
+                    chunk_size:int=1024,  # queries per block
+                   ) -> np.ndarray:
+    "`distmat: (num_query, num_gallery)` float32 NumPy array of distances, computed in blocks of queries."
+    return _distances(*_prepare(q, g, metric), metric, chunk_size)
+
+# %% ../nbs/02a_metrics.ipynb #269fd4ab
+def _summary(cmc, mAP, mINP, num_valid, num_q, num_g, AP) -> dict:
+    "The result dictionary of `evaluate_loop` and `evaluate`; rank-k is NaN when the curve is shorter than k."
+    r = lambda k: float(cmc[k-1]) if k <= len(cmc) else float('nan')
+    return dict(cmc=np.asarray(cmc, np.float64), mAP=mAP, mINP=mINP, rank1=r(1), rank5=r(5), rank10=r(10),
+                num_valid_query=int(num_valid), num_query=int(num_q), num_gallery=int(num_g), AP=AP)
+
+# %% ../nbs/02a_metrics.ipynb #d887eb88
 def evaluate_loop(distmat:np.ndarray,   # (num_query, num_gallery) distances
                   q_pids, g_pids,       # (num_query,), (num_gallery,) person ids
                   q_camids, g_camids,   # (num_query,), (num_gallery,) camera ids
@@ -70,52 +101,67 @@ def evaluate_loop(distmat:np.ndarray,   # (num_query, num_gallery) distances
         num_rel = raw_cmc.sum()
         tmp_cmc = raw_cmc.cumsum()
         tmp_cmc = np.asarray([x / (i+1.) for i, x in enumerate(tmp_cmc)]) * raw_cmc
-        all_AP.append(tmp_cmc.sum() / num_rel); AP[q_idx] = all_AP[-1]
-    if not all_cmc: raise ValueError(f"evaluate: none of the {num_q} queries has a true match in the gallery from another camera")
+        all_AP.append(tmp_cmc.sum() / num_rel)
+        AP[q_idx] = all_AP[-1]
+    if not all_cmc:
+        raise ValueError(f"evaluate: none of the {num_q} queries has a true match in the gallery from another camera")
     cmc = np.asarray(all_cmc).astype(np.float32).sum(0) / len(all_cmc)
     return _summary(cmc, float(np.mean(all_AP)), float(np.mean(all_INP)), len(all_cmc), num_q, num_g, AP)
 
-def _summary(cmc, mAP, mINP, num_valid, num_q, num_g, AP) -> dict:
-    r = lambda k: float(cmc[k-1]) if k <= len(cmc) else float('nan')
-    return dict(cmc=np.asarray(cmc, np.float64), mAP=mAP, mINP=mINP, rank1=r(1), rank5=r(5), rank10=r(10),
-                num_valid_query=int(num_valid), num_query=int(num_q), num_gallery=int(num_g), AP=AP)
-
-# %% ../nbs/02a_metrics.ipynb #da031109
+# %% ../nbs/02a_metrics.ipynb #bc992a84
 def _expand_ranges(starts, lens):
     "Concatenation of the ranges [s, s+l) and, for each element, which range it came from."
     owner = np.repeat(np.arange(len(lens)), lens)
     return np.arange(int(lens.sum())) - np.repeat(np.cumsum(lens) - lens, lens) + np.repeat(starts, lens), owner
 
-def _raise_nonfinite(x, what:str, side:str, unit:str, offset:int=0, total:int=None, hint:str='check the embeddings'):
+# %% ../nbs/02a_metrics.ipynb #6bba5a7c
+def _raise_nonfinite(x,                 # 2-D array or tensor
+                     what:str,          # its name in the message
+                     side:str,          # 'query' or 'gallery'
+                     unit:str,          # 'distances' or 'values'
+                     offset:int=0,      # index of x's first row in the whole
+                     total:int=None,    # number of rows in the whole (default: len(x))
+                     hint:str='check the embeddings'):
     "ValueError if rows of the 2-D array/tensor `x` hold NaN/inf: how many rows, and the first one."
     x = x.numpy() if isinstance(x, torch.Tensor) else x
-    with np.errstate(over='ignore', invalid='ignore'): bad = np.flatnonzero(~np.isfinite(x.sum(1)))  # NaN/inf (or overflow)
-    if len(bad): bad = bad[~np.isfinite(x[bad]).all(1)]                                               # ... exactly
+    with np.errstate(over='ignore', invalid='ignore'):
+        bad = np.flatnonzero(~np.isfinite(x.sum(1)))                  # NaN/inf (or overflow)
+    if len(bad):
+        bad = bad[~np.isfinite(x[bad]).all(1)]                        # ... exactly
     if len(bad):
         raise ValueError(f"{what}: {len(bad)} of {total or len(x)} {side} rows hold NaN/inf {unit} "
                          f"(first: row {offset + bad[0]}) — {hint}")
 
+# %% ../nbs/02a_metrics.ipynb #12c106b4
 def _check_ids(shape, q_pids, g_pids, q_camids, g_camids, what='distmat'):
+    "The four id arrays, flat; ValueError unless they fit `shape` = (num_query, num_gallery)."
     q_pids, g_pids, q_camids, g_camids = (np.asarray(a).reshape(-1) for a in (q_pids, g_pids, q_camids, g_camids))
-    if len(shape) != 2 or tuple(shape) != (len(q_pids), len(g_pids)) or len(q_camids) != len(q_pids) or len(g_camids) != len(g_pids):
-        raise ValueError(f"evaluate: {what} {tuple(shape)} must be (num_query, num_gallery) = ({len(q_pids)}, {len(g_pids)}), "
+    nq, ng = len(q_pids), len(g_pids)
+    if len(shape) != 2 or tuple(shape) != (nq, ng) or len(q_camids) != nq or len(g_camids) != ng:
+        raise ValueError(f"evaluate: {what} {tuple(shape)} must be (num_query, num_gallery) = ({nq}, {ng}), "
                          f"with {len(q_camids)} query and {len(g_camids)} gallery camids")
     return q_pids, g_pids, q_camids, g_camids
 
+# %% ../nbs/02a_metrics.ipynb #18060a80
 def _gallery_index(g_pids, g_camids) -> dict:
     "The gallery grouped by pid (to find each query's same-pid images without a dense comparison)."
     order = np.argsort(g_pids, kind='stable')
     return dict(order=order, pids=g_pids[order], cams=g_camids, junk=np.flatnonzero(g_pids == -1),
                 bits=max(1, (len(g_pids) - 1).bit_length()))
 
+# %% ../nbs/02a_metrics.ipynb #ff5ba641
 def _f32_keys(r, v, c, bits:int):
     "uint64 keys that sort like (row, distance, column): monotone float32 bits between the row and column bits."
     u = (v + np.float32(0)).view(np.uint32)                       # + 0 turns -0.0 into 0.0: they tie in a sort
     u = np.where(u >= np.uint32(2**31), ~u, u | np.uint32(2**31)).astype(np.uint64)
     return (r.astype(np.uint64) << np.uint64(32 + bits)) | (u << np.uint64(bits)) | c.astype(np.uint64)
 
-def _block_ranks(D, q_pids, q_camids, gi):
-    "For each query (row of `D`): number of true matches, rank of the first and of the last, Σ precision at the matches."
+# %% ../nbs/02a_metrics.ipynb #197919fa
+def _block_ranks(D,                   # (B, num_gallery) distances of B queries
+                 q_pids, q_camids,    # (B,) ids of those queries
+                 gi:dict,             # `_gallery_index` of the gallery
+                ):
+    "For each query (row of `D`): number of true matches, rank of the first and of the last, Σ precision at matches."
     B = len(D)
     lo, hi = np.searchsorted(gi['pids'], q_pids, 'left'), np.searchsorted(gi['pids'], q_pids, 'right')
     pos, r = _expand_ranges(lo, hi - lo)
@@ -124,12 +170,15 @@ def _block_ranks(D, q_pids, q_camids, gi):
     good = ~same_cam & (gi['pids'][pos] != -1)                    # true matches; the rest of (r, j) is ignored
     rg, jg = r[good], j[good]
     n, zeros = np.bincount(rg, minlength=B), np.zeros(B, np.int64)
-    if not len(rg): return n, zeros, zeros.copy(), np.zeros(B)
+    if not len(rg):
+        return n, zeros, zeros.copy(), np.zeros(B)
     dm = D[rg, jg]                                                # the true matches' distances
-    dlast = np.full(B, -np.inf, D.dtype); np.maximum.at(dlast, rg, dm)
+    dlast = np.full(B, -np.inf, D.dtype)
+    np.maximum.at(dlast, rg, dm)
     cand = D <= dlast[:, None]                                    # only these can come before a true match
     cand[r[same_cam], j[same_cam]] = False                        # ignored: same person and camera ...
-    if len(gi['junk']): cand[:, gi['junk']] = False               # ... and junk
+    if len(gi['junk']):
+        cand[:, gi['junk']] = False                               # ... and junk
     rc, cc = np.nonzero(cand)
     vc = D[rc, cc]
     if D.dtype == np.float32 and (B - 1).bit_length() + 32 + gi['bits'] <= 64:
@@ -148,22 +197,28 @@ def _block_ranks(D, q_pids, q_camids, gi):
     first[has], last[has] = rank[start[has]], rank[start[has] + n[has] - 1]
     return n, first, last, np.bincount(rows, hits / rank, minlength=B)
 
+# %% ../nbs/02a_metrics.ipynb #e06c7b02
 def _metrics(n, first, last, apsum, max_rank, nq, ng) -> dict:
+    "CMC, AP, mAP and mINP from the per-query counts of `_block_ranks` (queries without a true match skipped)."
     valid = n > 0
     nv = int(valid.sum())
-    if nv == 0: raise ValueError(f"evaluate: none of the {nq} queries has a true match in the gallery from another camera")
+    if nv == 0:
+        raise ValueError(f"evaluate: none of the {nq} queries has a true match in the gallery from another camera")
     cmc = np.cumsum(np.bincount(np.minimum(first[valid], max_rank + 1) - 1, minlength=max_rank + 1)[:max_rank]) / nv
     AP = np.where(valid, apsum / np.maximum(n, 1), np.nan)
     return _summary(cmc, float(AP[valid].mean()), float(np.mean(n[valid] / last[valid])), nv, nq, ng, AP)
 
+# %% ../nbs/02a_metrics.ipynb #fc6f7a24
 def _accumulate(out, a, D, q_pids, q_camids, gi, rows):
     "Rank the rows of the distance block `D` (queries a:a+len(D)) in sub-blocks of `rows` rows into `out`."
     for s in range(0, len(D), rows):
         e = min(s + rows, len(D))
-        for o, v in zip(out, _block_ranks(D[s:e], q_pids[a+s:a+e], q_camids[a+s:a+e], gi)): o[a+s:a+e] = v
+        for o, v in zip(out, _block_ranks(D[s:e], q_pids[a+s:a+e], q_camids[a+s:a+e], gi)):
+            o[a+s:a+e] = v
 
+# %% ../nbs/02a_metrics.ipynb #a197453c
 def evaluate(distmat:np.ndarray,   # (num_query, num_gallery) distances (smaller = more similar)
-             q_pids, g_pids,       # (num_query,), (num_gallery,) person ids; gallery pid 0 = distractor, -1 = junk (ignored)
+             q_pids, g_pids,       # (num_query,), (num_gallery,) pids; gallery pid 0 = distractor, -1 = junk (ignored)
              q_camids, g_camids,   # (num_query,), (num_gallery,) camera ids
              max_rank:int=50,      # length of the CMC curve
              chunk_size:int=None,  # queries per block; default keeps a block near 4M distances
@@ -171,27 +226,30 @@ def evaluate(distmat:np.ndarray,   # (num_query, num_gallery) distances (smaller
     "Market-1501 CMC, mAP and mINP (fractions) by counting ranks, no full sort; same numbers as `evaluate_loop`."
     distmat = np.asarray(distmat)
     q_pids, g_pids, q_camids, g_camids = _check_ids(distmat.shape, q_pids, g_pids, q_camids, g_camids)
-    if distmat.dtype not in (np.float32, np.float64): distmat = distmat.astype(np.float64)
+    if distmat.dtype not in (np.float32, np.float64):
+        distmat = distmat.astype(np.float64)
     _raise_nonfinite(distmat, 'distmat', 'query', 'distances')
     nq, ng = distmat.shape
     gi, out = _gallery_index(g_pids, g_camids), [np.zeros(nq, np.int64) for _ in range(3)] + [np.zeros(nq)]
     _accumulate(out, 0, distmat, q_pids, q_camids, gi, chunk_size or max(1, 2**22 // max(ng, 1)))
     return _metrics(*out, max_rank, nq, ng)
 
-# %% ../nbs/02a_metrics.ipynb #e0f01beb
+# %% ../nbs/02a_metrics.ipynb #1af975bc
 def evaluate_features(qf, gf,               # (num_query, D), (num_gallery, D) embeddings: tensors or arrays
-                      q_pids, g_pids,       # (num_query,), (num_gallery,) person ids (gallery 0 = distractor, -1 = junk)
+                      q_pids, g_pids,       # (num_query,), (num_gallery,) pids (gallery 0 = distractor, -1 = junk)
                       q_camids, g_camids,   # (num_query,), (num_gallery,) camera ids
                       metric:str='cosine',  # as in `distance_matrix`
                       max_rank:int=50,      # length of the CMC curve
                       block:int=256,        # queries whose distances are held at once
                      ) -> dict:
-    "`evaluate(distance_matrix(qf, gf, metric), ...)` computed a block of queries at a time: memory bounded by one block."
+    "`evaluate(distance_matrix(qf, gf, metric), ...)` computed a block of queries at a time: memory bounded by a block."
     qf, gf = _as_tensor(qf), _as_tensor(gf)
     if qf.ndim != 2 or gf.ndim != 2 or qf.shape[1] != gf.shape[1]:
-        raise ValueError(f"evaluate_features: need (num_query, D) and (num_gallery, D) features, got {tuple(qf.shape)} and {tuple(gf.shape)}")
+        raise ValueError(f"evaluate_features: need (num_query, D) and (num_gallery, D) features, "
+                         f"got {tuple(qf.shape)} and {tuple(gf.shape)}")
     q_pids, g_pids, q_camids, g_camids = _check_ids((len(qf), len(gf)), q_pids, g_pids, q_camids, g_camids, 'features')
-    _raise_nonfinite(qf, 'qf', 'query', 'values'); _raise_nonfinite(gf, 'gf', 'gallery', 'values')
+    _raise_nonfinite(qf, 'qf', 'query', 'values')
+    _raise_nonfinite(gf, 'gf', 'gallery', 'values')
     nq, ng = len(qf), len(gf)
     gi, out = _gallery_index(g_pids, g_camids), [np.zeros(nq, np.int64) for _ in range(3)] + [np.zeros(nq)]
     for a in range(0, nq, block):
@@ -201,31 +259,141 @@ def evaluate_features(qf, gf,               # (num_query, D), (num_gallery, D) e
         _accumulate(out, a, D, q_pids, q_camids, gi, max(1, 2**22 // max(ng, 1)))
     return _metrics(*out, max_rank, nq, ng)
 
-# %% ../nbs/02a_metrics.ipynb #3459826f
+# %% ../nbs/02a_metrics.ipynb #3b19794b
 def _tcopy(dst, src, tile:int=512):
-    "`dst[:] = src.T`, copied in tiles that stay in cache (a plain strided copy of a tall slab is several times slower)."
-    for a in range(0, src.shape[0], tile): dst[:, a:a+tile] = src[a:a+tile].T
+    "`dst[:] = src.T`, in tiles that stay in cache (a plain strided copy of a tall slab is several times slower)."
+    for a in range(0, src.shape[0], tile):
+        dst[:, a:a+tile] = src[a:a+tile].T
 
-def _joint_rows(q_g, q_q, g_g, a, b, out=None):
-    "Rows a:b of the transposed joint matrix [[q_q, q_g], [q_g.T, g_g]].T (the published code's orientation), into `out`."
+def _joint_rows(q_g, q_q, g_g,      # the three dense distance matrices
+                a:int, b:int,       # the rows wanted
+                out=None,           # a buffer of at least b - a rows of nq + ng columns (default: a new array)
+               ) -> np.ndarray:
+    "Rows a:b of the transposed joint matrix [[q_q, q_g], [q_g.T, g_g]].T (the published code's orientation)."
     nq, ng = q_g.shape
     out = np.empty((b - a, nq + ng), np.float32) if out is None else out[:b - a]
     qa, qb, ga, gb = min(a, nq), min(b, nq), max(a, nq) - nq, max(b, nq) - nq
-    if qb > qa: _tcopy(out[:qb-qa, :nq], q_q[:, qa:qb]); out[:qb-qa, nq:] = q_g[qa:qb]
-    if gb > ga: _tcopy(out[qb-qa:, :nq], q_g[:, ga:gb]); _tcopy(out[qb-qa:, nq:], g_g[:, ga:gb])
+    if qb > qa:                                                    # query rows: q_q's columns, then q_g's rows
+        _tcopy(out[:qb-qa, :nq], q_q[:, qa:qb])
+        out[:qb-qa, nq:] = q_g[qa:qb]
+    if gb > ga:                                                    # gallery rows: q_g's and g_g's columns
+        _tcopy(out[qb-qa:, :nq], q_g[:, ga:gb])
+        _tcopy(out[qb-qa:, nq:], g_g[:, ga:gb])
     return out
 
-def _joint_at(q_g, q_q, g_g, i, j):
+# %% ../nbs/02a_metrics.ipynb #bf5b7404
+def _joint_at(q_g, q_q, g_g, i, j) -> np.ndarray:
     "Entries [i, j] of the same transposed joint matrix, for index arrays i, j."
     nq, out = q_g.shape[0], np.empty(i.shape, np.float32)
     iq, jq = i < nq, j < nq
-    s = iq & jq;   out[s] = q_q[j[s], i[s]]
-    s = iq & ~jq;  out[s] = q_g[i[s], j[s] - nq]
-    s = ~iq & jq;  out[s] = q_g[j[s], i[s] - nq]
-    s = ~iq & ~jq; out[s] = g_g[j[s] - nq, i[s] - nq]
+    s = iq & jq
+    out[s] = q_q[j[s], i[s]]
+    s = iq & ~jq
+    out[s] = q_g[i[s], j[s] - nq]
+    s = ~iq & jq
+    out[s] = q_g[j[s], i[s] - nq]
+    s = ~iq & ~jq
+    out[s] = g_g[j[s] - nq, i[s] - nq]
     return out
 
-def re_rank(q_g, q_q, g_g,            # (nq, ng), (nq, nq), (ng, ng) distances (e.g. `distance_matrix(..., 'euclidean')`)
+# %% ../nbs/02a_metrics.ipynb #2aeff564
+def _neighbours(rows,                # rows(a, b, buf): rows a:b of the (transposed) joint distances, in buf
+                N:int,               # number of images, nq + ng
+                k1:int, k2:int,      # `re_rank`'s parameters: max(k1 + 1, k2) neighbours are kept per row
+                chunk_size:int=1024, # rows per block (memory: chunk_size × N float32)
+               ):
+    "Step 1: `rowmax` (N,), the row maxima of d², and `knn` (N, max(k1+1, k2)), each row's nearest columns in order."
+    K = max(k1 + 1, k2)
+    if K > N:
+        raise ValueError(f"re_rank: k1={k1} needs more than {k1} images, got {N}")
+    rowmax, knn = np.empty(N, np.float32), np.empty((N, K), np.int64)
+    buf = np.empty((min(chunk_size, N), N), np.float32)            # the one N-wide buffer, reused by every block
+    for a in range(0, N, chunk_size):
+        b = min(a + chunk_size, N)
+        r = rows(a, b, buf)
+        lo, hi = r.min(1), r.max(1)
+        rowmax[a:b] = np.square(np.maximum(hi, -lo))               # = max of the squares, exactly
+        if lo.min() < 0:
+            np.abs(r, out=r)                                       # d²/rowmax orders a row like |d|
+        knn[a:b] = torch.topk(torch.from_numpy(r), K, dim=1, largest=False, sorted=True).indices.numpy()
+    return rowmax, knn
+
+# %% ../nbs/02a_metrics.ipynb #ed7ee163
+def _reciprocal(knn, k:int) -> np.ndarray:
+    "The k-reciprocal neighbours: `knn[:, :k]` where the row is also among that neighbour's first k, else -1."
+    f = knn[:, :k]
+    return np.where((f[f] == np.arange(len(knn))[:, None, None]).any(-1), f, -1)
+
+# %% ../nbs/02a_metrics.ipynb #ad36dd0a
+def _encode(knn,                   # (N, K) nearest columns of each row, from `_neighbours`
+            rowmax,                # (N,) row maxima of d²
+            at,                    # at(i, j): joint distances (transposed orientation) at index arrays i, j
+            k1:int,                # neighbourhood size
+            block:int=2048,        # rows per step (memory: block × (k1+1)² × (k1/2+1) booleans)
+           ) -> sp.csr_matrix:
+    "Steps 2-3: sparse (N, N) V, row i = weights exp(-d²/rowmax) on i's expanded k-reciprocal set, summing to 1."
+    N, kh = len(knn), int(np.around(k1 / 2.)) + 1
+    R, H = _reciprocal(knn, k1 + 1), _reciprocal(knn, kh)
+    H_size = (H >= 0).sum(1)
+    rows, cols, vals = [], [], []
+    for a in range(0, N, block):
+        Ri = R[a:a+block]
+        Hc = np.where((Ri[..., None] >= 0) & (H[Ri] >= 0), H[Ri], -2)             # R(c, k1/2) of each candidate c
+        inter = (Hc[..., None] == Ri[:, None, None, :]).any(-1).sum(-1)            # |R(c, k1/2) ∩ R(i, k1)|
+        accept = (Ri >= 0) & (inter > 2. / 3 * H_size[Ri])
+        E = np.concatenate([Ri, np.where(accept[..., None], Hc, -1).reshape(len(Ri), -1)], 1)
+        E.sort(1)
+        E[:, 1:][E[:, 1:] == E[:, :-1]] = -1                                       # unique per row
+        r, c = np.nonzero(E >= 0)
+        i, j = r + a, E[r, c]
+        w = np.exp(-(np.square(at(i, j)) / rowmax[i]))
+        s = np.bincount(r, w, minlength=len(Ri)).astype(np.float32)
+        rows.append(i)
+        cols.append(j)
+        vals.append((w / s[r]).astype(np.float32))
+    ijv = np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))
+    return sp.csr_matrix(ijv, shape=(N, N), dtype=np.float32)
+
+# %% ../nbs/02a_metrics.ipynb #f7418076
+def _jaccard_mix(V,                    # (N, N) sparse encoding from `_encode`
+                 knn,                  # (N, K) nearest columns (the first k2 are the query expansion)
+                 q_g, rowmax,          # (nq, ng) original query-gallery distances; (N,) row maxima of d²
+                 k2:int, lambda_value:float, max_pairs:int,  # as in `re_rank`
+                 out:np.ndarray,       # (nq, ng) float32 result; may be `q_g` itself (overwritten in place)
+                ) -> np.ndarray:
+    "Steps 3b-4: query expansion of V, then `out = (1-λ)·Jaccard(V_q, V_g) + λ·q_g²/rowmax`."
+    N, (nq, ng) = V.shape[0], q_g.shape
+    if k2 != 1:                                                    # query expansion: mean of the k2 nearest rows
+        A = sp.csr_matrix((np.ones(N * k2, np.float32), (np.repeat(np.arange(N), k2), knn[:, :k2].ravel())),
+                          shape=(N, N))
+        V = sp.csr_matrix(A @ V / np.float32(k2), dtype=np.float32)
+    Vq, Vg = V[:nq].tocsr(), V[nq:].tocsc()                        # Σ min(V_q, V_g) through the gallery's columns
+    q_nnz, g_colnnz = np.diff(Vq.indptr), np.diff(Vg.indptr)
+    pairs = np.cumsum(np.bincount(np.repeat(np.arange(nq), q_nnz), g_colnnz[Vq.indices], minlength=nq))
+    lam, a = np.float32(lambda_value), 0
+    while a < nq:                                                  # small blocks: the dense accumulator stays in cache
+        b = max(a + 1, int(np.searchsorted(pairs, (pairs[a-1] if a else 0) + max_pairs, side='right')))
+        lo, hi = Vq.indptr[a], Vq.indptr[b]
+        dims = Vq.indices[lo:hi]
+        offs, owner = _expand_ranges(Vg.indptr[dims], g_colnnz[dims])
+        qi = np.repeat(np.arange(b - a), q_nnz[a:b])[owner]
+        m = np.minimum(Vq.data[lo:hi][owner], Vg.data[offs])
+        t = np.bincount(qi * ng + Vg.indices[offs], m, minlength=(b - a) * ng)
+        t = t.reshape(b - a, ng).astype(np.float32)
+        o = out[a:b]                                               # in float32 as in the original:
+        np.square(q_g[a:b], out=o)                                 # λ·d²/rowmax (q_g's rows a:b are read first) ...
+        o /= rowmax[a:b, None]
+        o *= lam
+        jac = np.subtract(2, t)
+        np.divide(t, jac, out=jac)
+        np.subtract(1, jac, out=jac)
+        jac *= 1 - lam
+        o += jac                                                   # ... + (1-λ)·Jaccard
+        a = b
+    return out
+
+# %% ../nbs/02a_metrics.ipynb #39f5b079
+def re_rank(q_g, q_q, g_g,            # (nq, ng), (nq, nq), (ng, ng) distances (`distance_matrix(..., 'euclidean')`)
             k1:int=20, k2:int=6,       # k-reciprocal neighbourhood size; query-expansion size (1: none)
             lambda_value:float=0.3,    # weight of the original distance in the result
             chunk_size:int=1024,       # rows per block when finding neighbours (memory: chunk_size × (nq+ng) float32)
@@ -235,76 +403,82 @@ def re_rank(q_g, q_q, g_g,            # (nq, ng), (nq, nq), (ng, ng) distances (
     q_g, q_q, g_g = (np.asarray(x, dtype=np.float32) for x in (q_g, q_q, g_g))
     nq, ng = q_g.shape
     if q_q.shape != (nq, nq) or g_g.shape != (ng, ng):
-        raise ValueError(f"re_rank: q_g {q_g.shape} needs q_q ({nq}, {nq}) and g_g ({ng}, {ng}), got {q_q.shape} and {g_g.shape}")
-    N, K, kh = nq + ng, max(k1 + 1, k2), int(np.around(k1 / 2.)) + 1
-    if K > N: raise ValueError(f"re_rank: k1={k1} needs more than {k1} images, got {N}")
-    rowmax, knn = np.empty(N, np.float32), np.empty((N, K), np.int64)
-    buf = np.empty((min(chunk_size, N), N), np.float32)            # the one N-wide buffer, reused by every block
-    for a in range(0, N, chunk_size):                              # 1. row maxima of d²; top K neighbours
-        b = min(a + chunk_size, N)
-        r = _joint_rows(q_g, q_q, g_g, a, b, buf)
-        lo, hi = r.min(1), r.max(1)
-        rowmax[a:b] = np.square(np.maximum(hi, -lo))               # = max of the squares, exactly
-        if lo.min() < 0: np.abs(r, out=r)                          # d²/rowmax orders a row like |d|
-        knn[a:b] = torch.topk(torch.from_numpy(r), K, dim=1, largest=False, sorted=True).indices.numpy()
-    del buf
-    ar = np.arange(N)
-    def reciprocal(k):                                             # k-reciprocal sets, -1 where not reciprocal
-        f = knn[:, :k]
-        return np.where((f[f] == ar[:, None, None]).any(-1), f, -1)
-    R, H = reciprocal(k1 + 1), reciprocal(kh)
-    H_size = (H >= 0).sum(1)
-    rows, cols, vals = [], [], []
-    for a in range(0, N, 2048):                                    # 2. expansion, 3. weights
-        Ri = R[a:a+2048]
-        Hc = np.where((Ri[..., None] >= 0) & (H[Ri] >= 0), H[Ri], -2)             # R(c, k1/2) of each candidate c
-        inter = (Hc[..., None] == Ri[:, None, None, :]).any(-1).sum(-1)            # |R(c, k1/2) ∩ R(i, k1)|
-        accept = (Ri >= 0) & (inter > 2. / 3 * H_size[Ri])
-        E = np.concatenate([Ri, np.where(accept[..., None], Hc, -1).reshape(len(Ri), -1)], 1)
-        E.sort(1); E[:, 1:][E[:, 1:] == E[:, :-1]] = -1                            # unique per row
-        r, c = np.nonzero(E >= 0)
-        i, j = r + a, E[r, c]
-        w = np.exp(-(np.square(_joint_at(q_g, q_q, g_g, i, j)) / rowmax[i]))
-        s = np.bincount(r, w, minlength=len(Ri)).astype(np.float32)
-        rows.append(i); cols.append(j); vals.append((w / s[r]).astype(np.float32))
-    V = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(N, N), dtype=np.float32)
-    if k2 != 1:                                                    # query expansion: mean of the k2 nearest rows
-        A = sp.csr_matrix((np.ones(N * k2, np.float32), (np.repeat(ar, k2), knn[:, :k2].ravel())), shape=(N, N))
-        V = sp.csr_matrix(A @ V / np.float32(k2), dtype=np.float32)
-    Vq, Vg = V[:nq].tocsr(), V[nq:].tocsc()                        # 4. Σ min(V_q, V_g) through the gallery's columns
-    q_nnz, g_colnnz = np.diff(Vq.indptr), np.diff(Vg.indptr)
-    pairs = np.cumsum(np.bincount(np.repeat(np.arange(nq), q_nnz), g_colnnz[Vq.indices], minlength=nq))
-    out, lam, a = np.empty((nq, ng), np.float32), np.float32(lambda_value), 0
-    while a < nq:                                                  # small blocks: the dense accumulator stays in cache
-        b = max(a + 1, int(np.searchsorted(pairs, (pairs[a-1] if a else 0) + max_pairs, side='right')))
-        lo, hi = Vq.indptr[a], Vq.indptr[b]
-        dims = Vq.indices[lo:hi]
-        offs, owner = _expand_ranges(Vg.indptr[dims], g_colnnz[dims])
-        qi = np.repeat(np.arange(b - a), q_nnz[a:b])[owner]
-        m = np.minimum(Vq.data[lo:hi][owner], Vg.data[offs])
-        t = np.bincount(qi * ng + Vg.indices[offs], m, minlength=(b - a) * ng).reshape(b - a, ng).astype(np.float32)
-        o = out[a:b]                                               # written in place, in float32 as in the original:
-        np.subtract(2, t, out=o); np.divide(t, o, out=o); np.subtract(1, o, out=o); o *= 1 - lam   # (1-λ)·Jaccard
-        np.square(q_g[a:b], out=t); t /= rowmax[a:b, None]; t *= lam; o += t                       # + λ·d²/rowmax
-        a = b
+        raise ValueError(f"re_rank: q_g {q_g.shape} needs q_q ({nq}, {nq}) and g_g ({ng}, {ng}), "
+                         f"got {q_q.shape} and {g_g.shape}")
+    rowmax, knn = _neighbours(partial(_joint_rows, q_g, q_q, g_g), nq + ng, k1, k2, chunk_size)
+    V = _encode(knn, rowmax, partial(_joint_at, q_g, q_q, g_g), k1)
+    return _jaccard_mix(V, knn, q_g, rowmax, k2, lambda_value, max_pairs, np.empty((nq, ng), np.float32))
+
+# %% ../nbs/02a_metrics.ipynb #61620874
+def _feature_rows(X,              # (N, D) prepared embeddings, queries first
+                  q_g,            # (nq, ng) float32: receives the query rows' gallery part
+                  metric:str,
+                  a:int, b:int,   # the rows wanted
+                  out,            # a C-contiguous buffer of at least b - a rows of N columns
+                 ) -> np.ndarray:
+    "Rows a:b of the joint distances of `X` (image a..b-1 against all), written into `out`; q_g's rows copied out."
+    nq = len(q_g)
+    r = _distances(X[a:b], X, metric, b - a, out[:b - a])
+    if a < nq:
+        q_g[a:min(b, nq)] = r[:min(b, nq) - a, nq:]
+    return r
+
+# %% ../nbs/02a_metrics.ipynb #2bb97425
+def _pair_distances(X,                 # (N, D) prepared embeddings
+                    i, j,              # index arrays of the same length
+                    metric:str,
+                    chunk:int=8192,    # pairs per step (memory: 3 × chunk × D float32)
+                   ) -> np.ndarray:
+    "`d(X[i[k]], X[j[k]])` for each k, float32, by the formulas of `_distances`."
+    out, ti, tj = np.empty(len(i), np.float32), torch.from_numpy(np.asarray(i)), torch.from_numpy(np.asarray(j))
+    sq = (X*X).sum(1) if metric != 'cosine' else None
+    with torch.inference_mode():
+        for a in range(0, len(i), chunk):
+            ia, ja = ti[a:a+chunk], tj[a:a+chunk]
+            dot = (X[ia] * X[ja]).sum(1)
+            if metric == 'cosine':
+                d = 1 - dot
+            else:
+                d = (sq[ia] + sq[ja]).sub_(2 * dot).clamp_(min=0)
+                if metric == 'euclidean':
+                    d.sqrt_()
+            out[a:a+chunk] = d.numpy()
     return out
 
-# %% ../nbs/02a_metrics.ipynb #f1526445
+# %% ../nbs/02a_metrics.ipynb #a8b0e5c8
+def re_rank_features(qf, gf,                  # (nq, D), (ng, D) embeddings: tensors or arrays
+                     metric:str='euclidean',  # the distance to re-rank, as in `distance_matrix`
+                     k1:int=20, k2:int=6,     # as in `re_rank`
+                     lambda_value:float=0.3,  # as in `re_rank`
+                     chunk_size:int=1024,     # images per block (memory: chunk_size × (nq+ng) float32)
+                     max_pairs:int=2**18,     # as in `re_rank`
+                    ) -> np.ndarray:
+    "`re_rank` of the `metric` distances of `qf` and `gf`, from the embeddings: no (nq+ng)² or ng² array is held."
+    q, g = _prepare(qf, gf, metric, 're_rank_features')
+    X, nq = torch.cat([q, g]), len(q)
+    del q, g
+    q_g = np.empty((nq, len(X) - nq), np.float32)          # filled by the first blocks; the result is written over it
+    rowmax, knn = _neighbours(partial(_feature_rows, X, q_g, metric), len(X), k1, k2, chunk_size)
+    V = _encode(knn, rowmax, partial(_pair_distances, X, metric=metric), k1)
+    return _jaccard_mix(V, knn, q_g, rowmax, k2, lambda_value, max_pairs, q_g)
+
+# %% ../nbs/02a_metrics.ipynb #792af1ce
 def score(model,                    # a `ReIDNet` (any mode: `extract_features` leaves it as it was)
           query:Sequence[Sample],   # e.g. `Market1501(root).query`
           gallery:Sequence[Sample], # e.g. `Market1501(root).gallery`
           metric:str='cosine',      # 'cosine' or 'euclidean'
-          rerank:bool=False,        # k-reciprocal re-ranking of the distances (`re_rank`)
+          rerank:bool=False,        # k-reciprocal re-ranking of the distances (`re_rank_features`)
           max_rank:int=50,          # length of the CMC curve
           keep_features:bool=False, # also return the query and gallery `Features` as 'qf' and 'gf'
           **extract_kw,             # to `extract_features`: size, batch_size, device, flip, backend, num_workers, ...
          ) -> dict:
     "The `evaluate` result of `model` on `query` against `gallery`: embed both, then distances and ranks."
-    if metric not in ('cosine', 'euclidean'): raise ValueError(f"metric must be 'cosine' or 'euclidean', got {metric!r}")
+    if metric not in ('cosine', 'euclidean'):
+        raise ValueError(f"metric must be 'cosine' or 'euclidean', got {metric!r}")
     qf, gf = (extract_features(model, samples, **extract_kw) for samples in (query, gallery))
     ids = qf.pids, gf.pids, qf.camids, gf.camids
     if rerank:
-        q_g, q_q, g_g = (distance_matrix(a.feats, b.feats, metric) for a, b in ((qf, gf), (qf, qf), (gf, gf)))
-        res = evaluate(re_rank(q_g, q_q, g_g), *ids, max_rank=max_rank)
-    else: res = evaluate_features(qf.feats, gf.feats, *ids, metric=metric, max_rank=max_rank)
+        res = evaluate(re_rank_features(qf.feats, gf.feats, metric), *ids, max_rank=max_rank)
+    else:
+        res = evaluate_features(qf.feats, gf.feats, *ids, metric=metric, max_rank=max_rank)
     return {**res, 'qf': qf, 'gf': gf} if keep_features else res

@@ -1,6 +1,6 @@
 "The counting `evaluate`, `evaluate_features` and `re_rank` against their slow references on many small random cases."
 import numpy as np, pytest, torch
-from reid_nb.metrics import distance_matrix, evaluate, evaluate_features, evaluate_loop, re_rank
+from reid_nb.metrics import distance_matrix, evaluate, evaluate_features, evaluate_loop, re_rank, re_rank_features
 
 def random_case(rng, ties):
     nq, ng, n_ids, n_cams = rng.integers(1, 40), rng.integers(1, 80), rng.integers(2, 15), rng.integers(1, 5)
@@ -80,3 +80,14 @@ def test_re_rank_equals_dense(nq, ng, k1, k2, lam):
     x = rng.normal(size=(8, 12))[rng.integers(0, 8, nq + ng)] + 0.7 * rng.normal(size=(nq + ng, 12))
     qg, qq, gg = (distance_matrix(a, b, 'euclidean') for a, b in ((x[:nq], x[nq:]), (x[:nq], x[:nq]), (x[nq:], x[nq:])))
     np.testing.assert_allclose(re_rank(qg, qq, gg, k1, k2, lam, chunk_size=9, max_pairs=300), _re_rank_dense(qg, qq, gg, k1, k2, lam), atol=1e-5, rtol=0)
+
+@pytest.mark.parametrize('metric', ['euclidean', 'cosine'])
+@pytest.mark.parametrize('nq,ng,k1,k2,lam,chunk', [(20, 60, 20, 6, 0.3, 1024), (15, 50, 7, 3, 0.6, 9), (10, 30, 4, 1, 0., 4)])
+def test_re_rank_features_equals_dense(metric, nq, ng, k1, k2, lam, chunk):
+    rng = np.random.default_rng(nq)
+    x = (rng.normal(size=(8, 12))[rng.integers(0, 8, nq + ng)] + 0.7 * rng.normal(size=(nq + ng, 12))).astype(np.float32)
+    qf, gf = x[:nq], x[nq:]
+    dense = re_rank(*(distance_matrix(a, b, metric) for a, b in ((qf, gf), (qf, qf), (gf, gf))), k1, k2, lam)
+    feats = re_rank_features(torch.from_numpy(qf), gf, metric, k1, k2, lam, chunk_size=chunk, max_pairs=300)
+    assert feats.shape == (nq, ng) and feats.dtype == np.float32
+    np.testing.assert_allclose(feats, dense, atol=1e-5, rtol=0)
