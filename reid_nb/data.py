@@ -888,9 +888,9 @@ class BadItem(NamedTuple):
 class ReIDDataset(torch.utils.data.Dataset):
     "`Sample`s as `(image, pid, camid, index)`; with `skip_bad`, an unreadable image gives a `BadItem`."
     def __init__(self, samples:Sequence[Sample], # e.g. `Market1501(root).train`
-                 tfms=None,            # albumentations pipeline (`train_tfms()`/`test_tfms()`); None: raw uint8 HWC array
+                 tfms=None,            # albumentations pipeline (`train_tfms()`/`test_tfms()`); None: raw HWC uint8
                  skip_bad:bool=False,  # return a `BadItem` for unreadable images instead of raising
-                 warn:bool=True,       # with `skip_bad`: warn, naming the file (training warns once, in the main process)
+                 warn:bool=True,       # with `skip_bad`: warn, naming the file (training warns in its main process)
                 ):
         self.samples, self.tfms, self.skip_bad, self.warn, self.bad_paths = list(samples), tfms, skip_bad, warn, []
     def __len__(self): return len(self.samples)
@@ -909,7 +909,7 @@ class ReIDDataset(torch.utils.data.Dataset):
 def reid_collate(items:list,           # dataset items: `(image, pid, camid, index)` tuples, triplet dicts, `BadItem`s
                  with_bad:bool=False,  # also return the paths of the `BadItem`s
                 ):
-    "Items stacked into tensors (`default_collate`) without the `BadItem`s, None if none is left; `with_bad`: `(batch, paths)`."
+    "Items stacked into tensors (`default_collate`) without the `BadItem`s (None if none is left)."
     good = [x for x in items if not isinstance(x, BadItem)]
     batch = torch.utils.data.default_collate(good) if good else None
     return (batch, [x.path for x in items if isinstance(x, BadItem)]) if with_bad else batch
@@ -927,7 +927,8 @@ class PKSampler(torch.utils.data.Sampler):
         self.index = {}
         for i, pid in enumerate(pids): self.index.setdefault(int(pid), []).append(i)
         self.ids = sorted(self.index)
-        if len(self.ids) < p: raise ValueError(f"PKSampler needs at least p={p} identities, the data has {len(self.ids)}")
+        if len(self.ids) < p:
+            raise ValueError(f"PKSampler needs at least p={p} identities, the data has {len(self.ids)}")
         self.p, self.k, self.seed, self.epoch = p, k, seed, 0
         # chunks per id: ceil(n/k), capped so one id never needs two places in the same batch
         self.n_chunks = {pid: -(-len(ix)//k) for pid, ix in self.index.items()}
@@ -946,7 +947,8 @@ class PKSampler(torch.utils.data.Sampler):
         if len(ix) < self.k: ix = rng.choice(ix, self.k)       # too few images: with replacement
         out = [ix[j*self.k:(j+1)*self.k].tolist() for j in range(min(n, -(-len(ix)//self.k)))]
         if len(out[-1]) < self.k:                             # top up the short last chunk with the id's other images
-            rest = np.setdiff1d(ix, out[-1]); need = self.k - len(out[-1])
+            rest = np.setdiff1d(ix, out[-1])
+            need = self.k - len(out[-1])
             out[-1] += rng.choice(rest if len(rest) else ix, need, replace=len(rest) < need).tolist()
         return out
 

@@ -102,3 +102,20 @@ def test_zero_valid_queries(setup, tmp_path):
     for f in sorted((src/'bounding_box_test').glob('*.jpg')):
         if not f.name.startswith('-1'): shutil.copy(f, dst/'bounding_box_test'/('0000' + f.name[f.name.index('_'):]))
     _one_line_error(run_cli('--data', dst, '--ckpt', root/'model.pth'), 'none of the', 'queries has a true match')
+
+def test_cross_domain_json_names_both_sets(setup, tmp_path):
+    "A checkpoint trained on one data set, evaluated on a folder in another layout: the JSON names both sets."
+    from reid_nb.data import make_synthetic_cuhk03
+    from reid_nb.model import ReIDNet, save_checkpoint
+    root, _ = setup
+    make_synthetic_cuhk03(tmp_path/'cuhk', n_train_ids=2, n_test_ids=5, seed=4)
+    save_checkpoint(tmp_path/'m.pth', ReIDNet(emb_dim=32), config={'size': [64, 32], 'data': str(root/'market')},
+                    datasets={'train': 'Market1501', 'test': 'Market1501'})
+    r = run_cli('--data', tmp_path/'cuhk', '--ckpt', tmp_path/'m.pth', '--json', tmp_path/'x.json', '--device', 'cpu')
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = json.loads((tmp_path/'x.json').read_text())
+    assert (res['train_set'], res['test_set']) == ('Market1501', 'CUHK03-NP (detected)')
+    assert 'trained on Market1501, tested on CUHK03-NP (detected)' in r.stdout and 0 <= res['mAP'] <= 1
+    save_checkpoint(tmp_path/'old.pth', ReIDNet(emb_dim=32), config={'size': [64, 32], 'data': '/data/market'})
+    r = run_cli('--data', tmp_path/'cuhk', '--ckpt', tmp_path/'old.pth', '--json', tmp_path/'y.json', '--device', 'cpu')
+    assert json.loads((tmp_path/'y.json').read_text())['train_set'] == '/data/market'   # older checkpoints: the folder
