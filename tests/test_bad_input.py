@@ -119,7 +119,7 @@ EVAL = [
     ('no --ckpt', ['--data', '{D}'], ['required', '--ckpt']),
     ('missing checkpoint', ['--data', '{D}', '--ckpt', '{T}/nope.pth'], ['nope.pth', 'no such file']),
     ('checkpoint is text', ['--data', '{D}', '--ckpt', '{E}/notes.txt'], ['notes.txt', 'is a text file, not a reid_nb checkpoint']),
-    ('no query folder', ['--data', '{T}', '--ckpt', '{CKPT}'], ['query', 'not found']),
+    ('no query folder', ['--data', '{T}', '--ckpt', '{CKPT}'], ['{T}', 'holds no known data set', 'query/']),
     ('unknown metric', ['--data', '{D}', '--ckpt', '{CKPT}', '--metric', 'hamming'], ["invalid choice: 'hamming'"]),
     ('size 0 0', ['--data', '{D}', '--ckpt', '{CKPT}', '--size', '0', '0'], ['--size', 'at least 1']),
     ('json onto a folder path with a file in the way', ['--data', '{D}', '--ckpt', '{CKPT}', '--json', '{E}/a_file/r.json'], ['a_file: is a file, not a folder']),

@@ -89,7 +89,7 @@ def test_bad_inputs(setup, tmp_path, capsys):
     torch.save({'state_dict': {'w': torch.zeros(1)}}, tmp_path/'foreign.pth')
     _one_line_error(run_inproc(capsys, data=data, ckpt=tmp_path/'foreign.pth'), 'foreign.pth', 'not a reid_nb checkpoint')
     (tmp_path/'empty').mkdir()
-    _one_line_error(run_inproc(capsys, data=tmp_path/'empty', ckpt=ckpt), 'empty', 'not found')
+    _one_line_error(run_inproc(capsys, data=tmp_path/'empty', ckpt=ckpt), 'empty', 'holds no known data set')
     _one_line_error(run_inproc(capsys, data=data), '--ckpt')
     _one_line_error(run_inproc(capsys, data=data, ckpt=ckpt, metric='hamming'), 'hamming')
 
