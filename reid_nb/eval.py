@@ -9,14 +9,15 @@ import numpy as np
 import torch
 from fastcore.basics import patch
 from .data import Sample, Market1501, read_image, load_dataset
+from .triplets import _fig_png
 from .model import load_model, load_checkpoint
 from .metrics import _as_tensor, distance_matrix, evaluate, evaluate_features, re_rank, score
 _all_ = ['distance_matrix', 'evaluate', 'evaluate_features', 're_rank', 'score']   # reid_nb.eval.X as before
 
 # %% auto #0
-__all__ = ['MATCH_COLOURS', 'JSON_KEYS', 'plot_cmc', 'ranked_list', 'show_ranked', 'save_ranked', 'pca_2d', 'plot_embeddings',
-           'RetrievalExplorer', 'eval_checkpoint', 'format_results', 'distance_matrix', 'evaluate', 'evaluate_features',
-           're_rank', 'score']
+__all__ = ['MATCH_COLOURS', 'MATCH_NAMES', 'JSON_KEYS', 'plot_cmc', 'ranked_list', 'ranked_figure', 'show_ranked', 'save_ranked',
+           'pca_2d', 'plot_embeddings', 'RetrievalExplorer', 'eval_checkpoint', 'format_results', 'distance_matrix',
+           'evaluate', 'evaluate_features', 're_rank', 'score']
 
 # %% ../nbs/04_eval.ipynb #b296d882
 def plot_cmc(runs,                   # {name: evaluate() result or CMC array}, or one result
@@ -50,41 +51,57 @@ def ranked_list(distmat, q:int, query, gallery, k:int=10) -> list:
 
 # %% ../nbs/04_eval.ipynb #30dfc28d
 MATCH_COLOURS = dict(query=(40, 90, 220), match=(30, 160, 60), wrong=(210, 40, 40), ignored=(150, 150, 150))
+MATCH_NAMES = dict(query='query', match='same person', wrong='another person',
+                   ignored='ignored (same person, same camera)')
 
 def _framed(img:np.ndarray, colour, width:int=4) -> np.ndarray:
     pad = ((width, width), (width, width), (0, 0))
     frame = np.pad(np.zeros_like(img), pad, constant_values=1) * np.array(colour, np.uint8)
     return np.pad(img, pad, constant_values=0) + frame
 
+def ranked_figure(rows:list,          # one per query: `[(image, title, kind), ...]`, the query first
+                  figsize=None,       # default: 1.1 inch a column, 2.6 a row
+                  legend=None,        # kinds in the legend; default: those that appear; `()`: none
+                  dpi:int=None):
+    "Rows of images (HWC uint8), each framed by its `kind` (a `MATCH_COLOURS` key; None: no frame) under its title."
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+    ncols = max(len(r) for r in rows)
+    fig, axs = plt.subplots(len(rows), ncols, figsize=figsize or (1.1 * ncols, 2.6 * len(rows)), dpi=dpi,
+                            squeeze=False)
+    for row, items in zip(axs, rows):
+        for ax, (img, title, kind) in zip(row, items):
+            ax.imshow(_framed(img, MATCH_COLOURS[kind]) if kind else img)
+            ax.set_title(title, fontsize=7)
+        for ax in row: ax.axis('off')
+    used = {kind for items in rows for *_, kind in items}
+    kinds = [k for k in MATCH_COLOURS if k in used] if legend is None else legend
+    if kinds:
+        handles = [Patch(color=np.array(MATCH_COLOURS[k]) / 255, label=MATCH_NAMES[k]) for k in kinds]
+        fig.legend(handles=handles, loc='lower center', ncol=4, fontsize=7, frameon=False)
+        fig.tight_layout(rect=(0, 0.3 / fig.get_size_inches()[1], 1, 1))      # room for the legend below
+    else: fig.tight_layout()
+    return fig
+
+# %% ../nbs/04_eval.ipynb #3542b3ce
 def show_ranked(query:Sequence[Sample], gallery:Sequence[Sample], # the samples distmat's rows and columns refer to
                 distmat:np.ndarray,  # (num_query, num_gallery)
                 k:int=10,            # gallery images per query
                 qidx=0,              # query index, or a list of them (one row each)
                 figsize=None):
     "Each query (blue frame) then its top-k gallery: green true match, red wrong, grey ignored; returns the figure."
-    import matplotlib.pyplot as plt
-    qidx = [qidx] if np.isscalar(qidx) else list(qidx)
-    figsize = figsize or (1.1 * (k + 1), 2.6 * len(qidx))
-    fig, axs = plt.subplots(len(qidx), k + 1, figsize=figsize, squeeze=False)
-    for row, q in zip(axs, qidx):
-        row[0].imshow(_framed(read_image(query[q].path), MATCH_COLOURS['query']))
-        # cameras c1..c6, as in the file names
-        row[0].set_title(f"query {q}\npid {query[q].pid} c{query[q].camid + 1}", fontsize=7)
-        for ax, (j, dist, kind) in zip(row[1:], ranked_list(distmat, q, query, gallery, k)):
-            ax.imshow(_framed(read_image(gallery[j].path), MATCH_COLOURS[kind]))
-            ax.set_title(f"d={dist:.3f}\npid {gallery[j].pid} c{gallery[j].camid + 1}", fontsize=7)
-        for ax in row: ax.axis('off')
-    from matplotlib.patches import Patch
-    what = dict(query='query', match='same person', wrong='another person',
-                ignored='ignored (same person, same camera)')
-    fig.legend(handles=[Patch(color=np.array(MATCH_COLOURS[k]) / 255, label=v) for k, v in what.items()],
-               loc='lower center', ncol=4, fontsize=7, frameon=False)
-    fig.tight_layout(rect=(0, 0.3 / (2.6 * len(qidx)), 1, 1))         # room for the legend below
-    return fig
+    rows = []
+    for q in ([qidx] if np.isscalar(qidx) else list(qidx)):
+        s = query[q]
+        row = [(read_image(s.path), f"query {q}\npid {s.pid} c{s.camid + 1}", 'query')]   # cameras c1..c6, as in names
+        row += [(read_image(gallery[j].path), f"d={d:.3f}\npid {gallery[j].pid} c{gallery[j].camid + 1}", kind)
+                for j, d, kind in ranked_list(distmat, q, query, gallery, k)]
+        rows.append(row)
+    return ranked_figure(rows, figsize, legend=tuple(MATCH_COLOURS))     # all four colours: the key
 
 # %% ../nbs/04_eval.ipynb #fec6770b
 def save_ranked(ckpt,                  # a checkpoint written by `save_checkpoint` / `reid_nb_train`
-                data,                  # Market-1501-style folder (query/ and bounding_box_test/)
+                data,                  # a data set folder (Market-1501, MSMT17, CUHK03-NP): its query/gallery
                 path,                  # the PNG to write
                 n_queries:int=4,       # queries shown (spread over the query set)
                 k:int=8,               # gallery images per query
@@ -93,7 +110,7 @@ def save_ranked(ckpt,                  # a checkpoint written by `save_checkpoin
                ) -> dict:              # the `score` result (without the embeddings)
     "A picture of the top-`k` gallery images of `n_queries` queries, ranked by the model in `ckpt`."
     import matplotlib.pyplot as plt
-    (model, size), ds = load_model(ckpt), Market1501(data, splits=('query', 'gallery'))
+    (model, size), ds = load_model(ckpt), load_dataset(data, splits=('query', 'gallery'))
     res = score(model, ds.query, ds.gallery, metric, keep_features=True, size=size, batch_size=batch_size,
                 progress=False)
     qf, gf = res.pop('qf'), res.pop('gf')
@@ -165,26 +182,14 @@ def caption(self:RetrievalExplorer, q:int) -> str:
 @patch
 def panel(self:RetrievalExplorer, q:int) -> bytes:
     "PNG bytes: query `q` then its top-k gallery images, framed by match colour, with rank and distance."
-    from PIL import Image, ImageDraw
+    import cv2
     H, W = self.thumb
-    b, pad, text_h = 4, 6, 26
-    items = [(self.query[q].path, 'query', f"pid {self.query[q].pid}", f"cam {self.query[q].camid}")]
-    ranked = ranked_list(self.distmat, q, self.query, self.gallery, self.k)
-    items += [(self.gallery[j].path, kind, f"#{r} d={d:.3f}", f"pid {self.gallery[j].pid} c{self.gallery[j].camid}")
-              for r, (j, d, kind) in enumerate(ranked, 1)]
-    cw = W + 2 * b + pad
-    canvas = Image.new('RGB', (cw * len(items) + pad + 8, H + 2 * b + text_h + 2 * pad), 'white')
-    draw = ImageDraw.Draw(canvas)
-    for n, (path, kind, l1, l2) in enumerate(items):
-        x = pad + n * cw + (8 if n else 0)
-        img = Image.fromarray(read_image(path)).resize((W, H))
-        draw.rectangle([x, pad, x + W + 2 * b - 1, pad + H + 2 * b - 1], fill=MATCH_COLOURS[kind])
-        canvas.paste(img, (x + b, pad + b))
-        draw.text((x, pad + H + 2 * b + 2), l1, fill='black')
-        draw.text((x, pad + H + 2 * b + 13), l2, fill=(90, 90, 90))
-    buf = io.BytesIO()
-    canvas.save(buf, 'png', optimize=True)
-    return buf.getvalue()
+    thumb = lambda s: cv2.resize(read_image(s.path), (W, H), interpolation=cv2.INTER_AREA)
+    s = self.query[q]
+    row = [(thumb(s), f"query\npid {s.pid} c{s.camid + 1}", 'query')]
+    row += [(thumb(self.gallery[j]), f"#{r} d={d:.3f}\npid {self.gallery[j].pid} c{self.gallery[j].camid + 1}", kind)
+            for r, (j, d, kind) in enumerate(ranked_list(self.distmat, q, self.query, self.gallery, self.k), 1)]
+    return _fig_png(ranked_figure([row], figsize=(0.95 * len(row), 2.1), legend=()))
 
 # %% ../nbs/04_eval.ipynb #e5b15f40
 @patch

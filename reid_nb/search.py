@@ -18,6 +18,7 @@ from .data import read_image, ImageReadError, BadItem, parse_market_name, test_t
 from .model import (ReIDNet, CheckpointError, atomic_torch_save, input_norm, make_folder, model_fingerprint,
                            extract_features)
 from .metrics import distance_matrix, re_rank
+from .eval import ranked_figure
 
 # %% ../nbs/05_search.ipynb #b3738a22
 def _check_metric(metric):
@@ -550,31 +551,20 @@ def plot_search(result:SearchResult, # from `Gallery.search`
                 thumb:tuple=(128, 64), # height, width of each thumbnail
                 dpi:int=72, # figure resolution
                ):
-    "A figure: each query, then its nearest gallery crops with distances"
-    import matplotlib.pyplot as plt
+    "A figure: each query, then its nearest gallery crops with distances (framed when the names give the person)."
     if queries is None: queries = [q if not q.startswith('<') else None for q in result.queries]
-    nq, k = len(result.queries), min(max_k, result.indices.shape[1])
-    fig, axs = plt.subplots(nq, k + 1, figsize=(1.1 * (k + 1), 2.3 * nq), dpi=dpi, squeeze=False)
-    for r in range(nq):
-        qpid, qcam = ids_from_name(result.queries[r]) if not result.queries[r].startswith('<') else (-1, -1)
-        axs[r, 0].imshow(_thumb(queries[r], thumb))
+    k, rows = min(max_k, result.indices.shape[1]), []
+    for r, name in enumerate(result.queries):
+        qpid, qcam = ids_from_name(name) if not name.startswith('<') else (-1, -1)
         qids = f'\npid {qpid} c{qcam + 1}' if qpid >= 0 else ''
-        axs[r, 0].set_title(f'query\n{Path(result.queries[r]).name[:16]}{qids}', fontsize=7)
+        row = [(_thumb(queries[r], thumb), f'query\n{Path(name).name[:16]}{qids}', 'query' if qpid >= 0 else None)]
         for c in range(k):
-            ax = axs[r, c + 1]
-            ax.imshow(_thumb(result.paths[r][c], thumb))
             pid, cam = result.pids[r, c], result.camids[r, c]
             ids = f'\npid {pid} c{cam + 1}' if pid >= 0 else ''
-            ax.set_title(f'#{c + 1} d={result.distances[r, c]:.3f}{ids}', fontsize=7)
-            if qpid >= 0 and pid >= 0:
-                for sp in ax.spines.values():
-                    sp.set_edgecolor('green' if pid == qpid else 'red')
-                    sp.set_linewidth(3)
-        for ax in axs[r]:
-            ax.set_xticks([])
-            ax.set_yticks([])
-    fig.tight_layout()
-    return fig
+            kind = ('match' if pid == qpid else 'wrong') if qpid >= 0 and pid >= 0 else None
+            row.append((_thumb(result.paths[r][c], thumb), f'#{c + 1} d={result.distances[r, c]:.3f}{ids}', kind))
+        rows.append(row)
+    return ranked_figure(rows, figsize=(1.1 * (k + 1), 2.3 * len(rows)), dpi=dpi)
 
 # %% ../nbs/05_search.ipynb #0aff00f9
 def format_search(result:SearchResult)->str:
