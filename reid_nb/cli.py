@@ -97,39 +97,44 @@ def run_command(parser:Parser, run, argv:list|None=None):
 # %% ../nbs/06_cli.ipynb #15f2692b
 def data_parser() -> Parser:
     "The options of `reid_nb_data`."
-    p = Parser('reid_nb_data', "Write a synthetic person re-ID data set in the Market-1501 layout, print its "
-               "statistics, save a picture of it.")
+    p = Parser('reid_nb_data', "Write a synthetic person re-ID data set (Market-1501, MSMT17 or CUHK03-NP layout), "
+               "print its statistics, save a picture of it.")
     p.add_argument('--out', default='synthetic_market', help='folder to write the data set into')
     p.add_argument('--n_train_ids', type=int_at_least(2), default=32, help='training identities')
     p.add_argument('--n_test_ids', type=int_at_least(1), default=32, help='query/gallery identities')
     p.add_argument('--seed', type=int, default=0, help='random seed of the generator')
     p.add_argument('--hard', action='store_true',
-                   help='the camera-dominated variant (busy backgrounds, strong colour casts)')
+                   help='the camera-dominated variant (busy backgrounds, strong colour casts; Market layout)')
+    p.add_argument('--layout', choices=('market1501', 'msmt17', 'cuhk03'), default='market1501',
+                   help='the folder layout to write (all read back by load_dataset)')
     p.add_argument('--overwrite', action='store_true', help='replace a data set already in OUT')
     return p
 
 def _run_data(a):
-    from reid_nb.data import make_synthetic_market, Market1501, show_batch
+    from reid_nb import data
     import matplotlib.pyplot as plt
+    if a.hard and a.layout != 'market1501': raise ValueError("--hard: only with --layout market1501")
     t0 = time.perf_counter()
-    counts = make_synthetic_market(a.out, n_train_ids=a.n_train_ids, n_test_ids=a.n_test_ids, seed=a.seed, hard=a.hard,
-                                   overwrite=a.overwrite)
+    kw = dict(n_train_ids=a.n_train_ids, n_test_ids=a.n_test_ids, seed=a.seed, overwrite=a.overwrite)
+    if a.layout == 'market1501': counts = data.make_synthetic_market(a.out, hard=a.hard, **kw)
+    elif a.layout == 'msmt17': counts = data.make_synthetic_msmt17(a.out, **kw)
+    else: counts = data.make_synthetic_cuhk03(a.out, **kw)
     n = counts['train_images'] + counts['query_images'] + counts['gallery_images'] + counts['junk']
     listed = ', '.join(f"{k}={v}" for k, v in counts.items())
     print(f"wrote {n} images to {a.out} in {time.perf_counter() - t0:.1f}s: {listed}")
-    mk = Market1501(a.out)
+    mk = data.load_dataset(a.out)
     print(mk.stats())
     by_pid = {}
     for s in mk.train: by_pid.setdefault(s.pid, []).append(s)
     grid = [s for pid in sorted(by_pid)[:4] for s in by_pid[pid][:6]] + mk.query[:8]
-    fig = show_batch(grid, ncols=min(6, len(grid)), title='synthetic Market-1501: 4 training ids, then queries')
+    fig = data.show_batch(grid, ncols=min(6, len(grid)), title=f'synthetic {mk.name}: 4 training ids, then queries')
     path = Path(a.out)/'sample_grid.png'
     fig.savefig(path, dpi=100)
     plt.close(fig)
     print(f"saved {path}")
 
 def reid_nb_data(argv:list|None=None): # arguments (default: the command line)
-    "Command `reid_nb_data [--out DIR --n_train_ids N --n_test_ids N --seed S --hard --overwrite]`."
+    "Command `reid_nb_data [--out DIR --layout L --n_train_ids N --n_test_ids N --seed S --hard --overwrite]`."
     return run_command(data_parser(), _run_data, argv)
 
 # %% ../nbs/06_cli.ipynb #8aabb589
