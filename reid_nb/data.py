@@ -6,7 +6,7 @@
 from __future__ import annotations
 import os
 os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')  # albumentations asks PyPI for updates at import otherwise
-import errno, json, re, shutil, time, warnings
+import errno, json, re, shutil, warnings
 from pathlib import Path
 from typing import NamedTuple, Sequence
 import numpy as np

@@ -2,13 +2,13 @@
 
 # %% ../nbs/04_eval.ipynb #a2b0c4fc
 from __future__ import annotations
-import io, json, time
+import time
 from pathlib import Path
 from typing import Sequence
 import numpy as np
 import torch
 from fastcore.basics import patch
-from .data import Sample, Market1501, read_image, load_dataset
+from .data import Sample, read_image, load_dataset
 from .triplets import _fig_png
 from .model import load_model, load_checkpoint
 from .metrics import _as_tensor, distance_matrix, evaluate, evaluate_features, re_rank, score
@@ -159,9 +159,9 @@ class RetrievalExplorer:
             raise ValueError(f"RetrievalExplorer: distmat {self.distmat.shape} does not match "
                              f"{len(self.query)} queries x {len(self.gallery)} gallery")
         if result is None:
-            pid, cam = (lambda ss, a: np.array([getattr(s, a) for s in ss])), None
-            try: result = evaluate(self.distmat, pid(self.query, 'pid'), pid(self.gallery, 'pid'),
-                                   pid(self.query, 'camid'), pid(self.gallery, 'camid'), max_rank=1)
+            ids = lambda samples, field: np.array([getattr(s, field) for s in samples])
+            try: result = evaluate(self.distmat, ids(self.query, 'pid'), ids(self.gallery, 'pid'),
+                                   ids(self.query, 'camid'), ids(self.gallery, 'camid'), max_rank=1)
             except ValueError: result = dict(AP=np.full(len(self.query), np.nan))
         self.AP = result['AP']
 

@@ -16,7 +16,7 @@ import timm
 from fastcore.basics import patch
 from tqdm.auto import tqdm
 
-from .data import Sample, ReIDDataset, reid_collate, test_tfms, IMAGENET_MEAN, IMAGENET_STD
+from .data import ReIDDataset, reid_collate, test_tfms, IMAGENET_MEAN, IMAGENET_STD
 
 # %% auto #0
 __all__ = ['GeM', 'AvgPool', 'ReIDNet', 'input_norm', 'PretrainedWeightsError', 'LoadReport', 'weights_file_kind', 'map_in_order',

@@ -8,15 +8,14 @@ __all__ = ['GALLERY_FORMAT', 'GALLERY_VERSION', 'RERANK_MAX_GALLERY', 'row_norms
            'recall_at_k', 'plot_search', 'format_search']
 
 # %% ../nbs/05_search.ipynb #15d1ee64
-import sys, json, hashlib, warnings
+import warnings
 from pathlib import Path
 from typing import NamedTuple
 import numpy as np
 import torch
 from fastcore.basics import patch
 from .data import read_image, ImageReadError, BadItem, parse_market_name, test_tfms, IMG_EXTS
-from .model import (ReIDNet, CheckpointError, atomic_torch_save, input_norm, make_folder, model_fingerprint,
-                           extract_features)
+from .model import atomic_torch_save, input_norm, make_folder, model_fingerprint, extract_features
 from .metrics import distance_matrix, re_rank
 from .eval import ranked_figure
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 # idle OpenMP threads sleep: on a shared CPU, spinning ones slow training 10x
 os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
-import contextlib, errno, functools, json, math, random, sys, time, warnings
+import contextlib, errno, functools, json, math, random, time, warnings
 from dataclasses import dataclass, asdict, fields
 from pathlib import Path
 from typing import NamedTuple
