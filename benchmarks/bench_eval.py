@@ -4,9 +4,11 @@
 Synthetic sets shaped like the real ones (fixed seeds): Market-1501 (3,368 queries x 15,913 gallery, 751 identities,
 ~20% distractors, 6 cameras) and MSMT17 (11,659 x 82,161, 3,060 identities, 15 cameras), 512-d L2-normalised
 embeddings clustered by identity. Printed, all measured in this run:
-- the yardstick: `np.argsort(distmat, axis=1)` on the Market matrix, then `evaluate` on the same matrix in the same
-  process (best of --repeat runs each), the ratio, and `evaluate`'s peak extra memory (tracemalloc: NumPy allocations
-  inside the call; the matrix itself is an input);
+- the yardstick: `np.argsort(distmat, axis=1)` on the Market matrix, then `evaluate` on the same matrix and
+  `evaluate_features` from the embeddings, in the same process (best of --repeat runs each), the ratios, and
+  `evaluate`'s peak extra memory (tracemalloc: NumPy allocations inside the call; the matrix itself is an input);
+  for two embeddings side by side: a trained-like one (true matches near the top) and a random one (a fresh model),
+  ending with one table of both;
 - optionally `evaluate_loop` (the per-query reference) and torchreid's python `eval_market1501` (when torchreid is
   installed, benchmark-only), with whether they give the same numbers;
 - `evaluate_features` on the MSMT17-size set (a fresh process: time, peak RSS above the RSS once the embeddings exist,
@@ -217,22 +219,46 @@ def main():
     qf, gf, qp, gp, qc, gc = market_like(a.n_query, a.n_gallery)
     distmat = distance_matrix(qf, gf)
     if a.rerank_only: vec = evaluate(distmat, qp, gp, qc, gc)
-    else: evaluate_section(a, tr, distmat, qp, gp, qc, gc)
+    else:
+        # the cost of a ranking method can depend on the embedding: a trained one (true matches near the top) and a
+        # random one (a fresh model: true matches anywhere in the list), with the same ids
+        g = torch.Generator().manual_seed(1)
+        rq, rg = (torch.nn.functional.normalize(torch.randn(n, 512, generator=g), dim=1) for n in (len(qf), len(gf)))
+        rows = [evaluate_section(a, tr, name, f, qp, gp, qc, gc)
+                for name, f in (('trained', (qf, gf)), ('random', (rq, rg)))]
+        print(f"\n== evaluate vs np.argsort(distmat, axis=1), {a.n_query} x {a.n_gallery}, both cases in this run "
+              f"(best of {a.repeat})")
+        print(f"{'embedding':10s} {'argsort s':>10s} {'evaluate s':>11s} {'ratio':>6s} {'eval_features s':>16s} "
+              f"{'ratio':>6s} {'mAP':>8s}  same as loop")
+        for r in rows:
+            print(f"{r['case']:10s} {r['sort']:10.3f} {r['eval']:11.3f} {r['eval']/r['sort']:6.3f} {r['feat']:16.3f} "
+                  f"{r['feat']/r['sort']:6.3f} {r['mAP']:8.4f}  {r['same']}")
     if not a.no_features: features_section(a)
     if not a.no_rerank: rerank_section(a, tr, qp, gp, qc, gc, vec if a.rerank_only else evaluate(distmat, qp, gp, qc, gc))
     print(f"\nthis process: max RSS {max_rss():.2f} GiB")
 
-def evaluate_section(a, tr, distmat, qp, gp, qc, gc):
-    print(f"\n== evaluate: {a.n_query} queries x {a.n_gallery} gallery ({distmat.nbytes/2**20:.0f} MiB float32), 751 ids, 6 cameras")
+def evaluate_section(a, tr, case, feats, qp, gp, qc, gc) -> dict:
+    "Time argsort, `evaluate` and `evaluate_features` on one embedding; optionally the loop and torchreid."
+    distmat = distance_matrix(*feats)
+    print(f"\n== evaluate, {case} embedding: {a.n_query} queries x {a.n_gallery} gallery "
+          f"({distmat.nbytes/2**20:.0f} MiB float32), 751 ids, 6 cameras")
     t_sort = best_time(np.argsort, a.repeat, distmat, axis=1)
     t_eval = best_time(evaluate, a.repeat, distmat, qp, gp, qc, gc)
+    t_feat = best_time(evaluate_features, a.repeat, *feats, qp, gp, qc, gc)
     vec, _, m_vec = timed(evaluate, distmat, qp, gp, qc, gc)
     print(f"np.argsort(distmat, axis=1)  {t_sort:7.3f} s   (yardstick, best of {a.repeat})")
     print(f"evaluate                     {t_eval:7.3f} s   ratio {t_eval/t_sort:.3f} of argsort   peak extra memory {m_vec/2**20:.1f} MiB")
+    print(f"evaluate_features            {t_feat:7.3f} s   ratio {t_feat/t_sort:.3f} of argsort (distances included)")
     print(f"  rank-1 {vec['rank1']:.4f}  mAP {vec['mAP']:.6f}  mINP {vec['mINP']:.6f}  valid {vec['num_valid_query']}/{vec['num_query']}")
+    sub = slice(0, 300)                                   # exactness on the first queries; --loop: all of them
+    r0, r1 = evaluate_loop(distmat[sub], qp[sub], gp, qc[sub], gc), evaluate(distmat[sub], qp[sub], gp, qc[sub], gc)
+    same = (f"{np.array_equal(np.isnan(r0['AP']), np.isnan(r1['AP'])) and np.nanmax(np.abs(r0['AP'] - r1['AP'])) < 1e-12}"
+            f" (first 300 queries)")
     if a.loop:
         loop, t_loop, m_loop = timed(evaluate_loop, distmat, qp, gp, qc, gc)
-        same = all(loop[k] == vec[k] for k in ('num_valid_query', 'num_query', 'num_gallery')) and np.array_equal(np.isnan(loop['AP']), np.isnan(vec['AP']))
+        same = (all(loop[k] == vec[k] for k in ('num_valid_query', 'num_query', 'num_gallery'))
+                and np.array_equal(np.isnan(loop['AP']), np.isnan(vec['AP']))
+                and np.nanmax(np.abs(loop['AP'] - vec['AP'])) < 1e-12 and np.abs(loop['cmc'] - vec['cmc']).max() < 1e-6)
         print(f"evaluate_loop (per query)    {t_loop:7.3f} s   peak {m_loop/2**20:.0f} MiB (tracemalloc slows it)   same counts and skipped queries: {same}, "
               f"max |ΔCMC| {np.abs(loop['cmc'] - vec['cmc']).max():.1e} (the loop sums in float32), |ΔmAP| {abs(loop['mAP'] - vec['mAP']):.1e}, "
               f"|ΔmINP| {abs(loop['mINP'] - vec['mINP']):.1e}, max |ΔAP| {np.nanmax(np.abs(loop['AP'] - vec['AP'])):.1e}")
@@ -242,6 +268,7 @@ def evaluate_section(a, tr, distmat, qp, gp, qc, gc):
             t0 = time.perf_counter(); cmc, mAP = tr['rank'].eval_market1501(distmat, qp, gp, qc, gc, 50); t_tr = time.perf_counter() - t0
         print(f"torchreid eval_market1501    {t_tr:7.3f} s   ({t_tr/t_eval:.0f}x evaluate)   max |ΔCMC| {np.abs(cmc - vec['cmc']).max():.1e}, "
               f"|ΔmAP| {abs(mAP - vec['mAP']):.1e} (its argsort is not stable: equal float32 distances break differently)")
+    return dict(case=case, sort=t_sort, eval=t_eval, feat=t_feat, mAP=vec['mAP'], same=same)
 
 def features_section(a):
     nq, ng = a.features_size

@@ -9,17 +9,31 @@ from importlib.util import find_spec
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['SHARED_OPTIONS', 'USER_ERRORS', 'COMMANDS', 'Parser', 'int_at_least', 'add_shared', 'is_user_error', 'one_line',
-           'run_command', 'data_parser', 'reid_nb_data', 'config_fields', 'module_dict', 'train_parser',
-           'given_options', 'reid_nb_train', 'demo_parser', 'reid_nb_demo', 'eval_parser', 'reid_nb_eval',
-           'search_parser', 'reid_nb_search', 'main']
+__all__ = ['SHARED_OPTIONS', 'USER_ERRORS', 'COMMANDS', 'show_default', 'HelpFormatter', 'Parser', 'int_at_least', 'add_shared',
+           'is_user_error', 'one_line', 'run_command', 'data_parser', 'reid_nb_data', 'config_fields', 'module_dict',
+           'train_parser', 'given_options', 'reid_nb_train', 'demo_parser', 'reid_nb_demo', 'eval_parser',
+           'reid_nb_eval', 'search_parser', 'reid_nb_search', 'main']
 
 # %% ../nbs/06_cli.ipynb #17e1fa82
+def show_default(v) -> str:
+    "A default as the user would type it: `128 64` for a pair, `on`/`off` for a switch."
+    if isinstance(v, bool): return 'on' if v else 'off'
+    if isinstance(v, (tuple, list)): return ' '.join(map(str, v))
+    return str(v)
+
+class HelpFormatter(argparse.HelpFormatter):
+    "Each option's help ends with its default, once; a help that states its own (what an empty one means) is kept."
+    def _get_help_string(self, action):
+        h = (action.help or '').replace(' (default: %(default)s)', '')   # BooleanOptionalAction's own, on Python < 3.14
+        if action.default is argparse.SUPPRESS or '(default' in h or '(required' in h: return h
+        if action.required: return h + ' (required)'
+        return h + f" (default: {show_default(action.default).replace('%', '%%')})"
+
 class Parser(argparse.ArgumentParser):
     "`argparse.ArgumentParser` with our conventions: `--an_option` or `--an-option`, `--debug`, defaults in `--help`."
     def __init__(self, prog:str, description:str, epilog:str|None=None):
         super().__init__(prog=prog, description=description, epilog=epilog, allow_abbrev=False,
-                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                         formatter_class=HelpFormatter)
         self.add_argument('--debug', action='store_true',
                           help='on an error, show the full traceback (also: REID_NB_DEBUG=1)')
 
@@ -177,7 +191,7 @@ def train_parser(prog:str='reid_nb_train') -> Parser:
         if name in choices: kw['choices'] = choices[name]
         if name == 'data':                                                          # --data A --data B: several
             kw.update(action='extend', nargs='+', default=None, metavar='DIR',
-                      help=doc + f" (default: {d})")
+                      help=doc.replace(' (default', ' (') + f" (default: {d})")
         p.add_argument(f'--{name}', **kw)
     p.add_argument('--resume', action='store_true',
                    help="go on from OUT/last.pth; options given again take effect if they can change mid-run")
@@ -261,16 +275,22 @@ def reid_nb_demo(argv:list|None=None): # arguments (default: the command line)
 # %% ../nbs/06_cli.ipynb #8dd9d53b
 def eval_parser() -> Parser:
     "The options of `reid_nb_eval`."
-    p = Parser('reid_nb_eval', "Evaluate a checkpoint on a Market-1501-style folder (query/ and bounding_box_test/): "
-               "Rank-1/5/10, mAP, mINP.")
+    p = Parser('reid_nb_eval', "Evaluate a checkpoint, or an untrained ImageNet embedder, on a Market-1501-style folder "
+               "(query/ and bounding_box_test/): Rank-1/5/10, mAP, mINP.")
     p.add_argument('--data', required=True, help='Market-1501-style folder with query/ and bounding_box_test/')
-    p.add_argument('--ckpt', required=True, help='checkpoint written by reid_nb_train')
+    p.add_argument('--ckpt', help='checkpoint written by reid_nb_train (default: none: score --backbone untrained)')
+    p.add_argument('--backbone', help='without --ckpt: timm backbone scored as an untrained ReIDNet, its embedding '
+                   'head drawn with --seed (default: none: --ckpt is needed)')
+    p.add_argument('--pretrained', default='imagenet',
+                   help="without --ckpt: the backbone's weights, 'imagenet', a weights file, or 'none'")
+    p.add_argument('--seed', type=int, default=0, help="without --ckpt: seed of the untrained embedding head")
     add_shared(p, 'metric')
     p.add_argument('--rerank', action='store_true', help='k-reciprocal re-ranking')
     p.add_argument('--flip', action='store_true', help='average each embedding with that of the mirrored image')
-    p.add_argument('--json', help='write the metrics to this JSON file')
-    p.add_argument('--plot', help='save the CMC curve to this image file')
-    add_shared(p, 'size', help='image height and width (default: the size the checkpoint was trained at)')
+    p.add_argument('--json', help='write the metrics to this JSON file (default: none: not written)')
+    p.add_argument('--plot', help='save the CMC curve to this image file (default: none: not saved)')
+    add_shared(p, 'size', help='image height and width (default: the size the checkpoint was trained at; '
+               'without --ckpt 256 128)')
     for name in ('batch_size', 'num_workers', 'device', 'backend'): add_shared(p, name)
     return p
 
@@ -278,7 +298,11 @@ def _run_eval(a):
     import json
     from reid_nb.eval import eval_checkpoint, format_results, JSON_KEYS, plot_cmc
     from reid_nb.model import atomic_write_text, make_folder
-    res = eval_checkpoint(a.data, a.ckpt, metric=a.metric, rerank=a.rerank, flip=a.flip, batch_size=a.batch_size,
+    if (a.ckpt is None) == (a.backbone is None):
+        raise ValueError("give --ckpt FILE (a trained model) or --backbone NAME (an untrained one, with --pretrained), "
+                         "not both" if a.ckpt else "give --ckpt FILE (a trained model) or --backbone NAME "
+                         "(scores an untrained one, with --pretrained)")
+    res = eval_checkpoint(a.data, a.ckpt, backbone=a.backbone, pretrained=a.pretrained, seed=a.seed, metric=a.metric, rerank=a.rerank, flip=a.flip, batch_size=a.batch_size,
                           num_workers=a.num_workers, device=None if a.device == 'auto' else a.device, backend=a.backend,
                           size=tuple(a.size) if a.size else None, progress=sys.stderr.isatty())
     print(format_results(res))
@@ -290,14 +314,14 @@ def _run_eval(a):
         print(f"wrote {a.json}")
     if a.plot:
         import matplotlib.pyplot as plt
-        ax = plot_cmc({Path(a.ckpt).name: res})
+        ax = plot_cmc({Path(a.ckpt).name if a.ckpt else f'{a.backbone} (untrained)': res})
         make_folder(Path(a.plot).expanduser().parent)
         ax.figure.savefig(Path(a.plot).expanduser(), dpi=120, bbox_inches='tight')
         plt.close(ax.figure)
         print(f"wrote {a.plot}")
 
 def reid_nb_eval(argv:list|None=None): # arguments (default: the command line)
-    "Command `reid_nb_eval --data DIR --ckpt FILE [--metric cosine|euclidean --rerank --flip --json F --plot F]`."
+    "Command `reid_nb_eval --data DIR --ckpt FILE|--backbone NAME [--metric cosine|euclidean --rerank --json F ...]`."
     return run_command(eval_parser(), _run_eval, argv)
 
 # %% ../nbs/06_cli.ipynb #0cd26ba1
@@ -310,10 +334,10 @@ def search_parser() -> Parser:
                    help='folder of person crops, or a gallery file written by --save_gallery')
     p.add_argument('--query', required=True, nargs='+', help='query image file(s)')
     p.add_argument('--k', type=int_at_least(1), default=10, help='results per query')
-    p.add_argument('--out', help='write a picture of each query and its top-k here (PNG)')
+    p.add_argument('--out', help='write a picture of each query and its top-k here (PNG) (default: none: no picture)')
     add_shared(p, 'metric')
     p.add_argument('--rerank', action='store_true', help='k-reciprocal re-ranking (small galleries only)')
-    p.add_argument('--save_gallery', help='save the gallery built from a folder to this file')
+    p.add_argument('--save_gallery', help='save the gallery built from a folder to this file (default: not saved)')
     add_shared(p, 'size', help='image height and width (default: the size the checkpoint was trained at)')
     for name in ('batch_size', 'device', 'backend'): add_shared(p, name)
     p.add_argument('--index', choices=('exact', 'faiss'), default='exact',

@@ -10,7 +10,7 @@ import torch
 from fastcore.basics import patch
 from .data import Sample, read_image, load_dataset
 from .triplets import _fig_png
-from .model import load_model, load_checkpoint
+from .model import ReIDNet, load_model, load_checkpoint
 from .metrics import _as_tensor, distance_matrix, evaluate, evaluate_features, re_rank, score
 _all_ = ['distance_matrix', 'evaluate', 'evaluate_features', 're_rank', 'score']   # reid_nb.eval.X as before
 
@@ -229,7 +229,7 @@ def _trained_on(ck:dict) -> str:
 
 # %% ../nbs/04_eval.ipynb #f9933eed
 def eval_checkpoint(data,                  # a data set folder (Market-1501, MSMT17, CUHK03-NP): its query/gallery
-                    ckpt,                  # checkpoint written by `save_checkpoint` from a `ReIDNet`
+                    ckpt=None,             # checkpoint written by `save_checkpoint` from a `ReIDNet`; None: `backbone`
                     metric:str='cosine',   # 'cosine' or 'euclidean'
                     rerank:bool=False,     # k-reciprocal re-ranking
                     flip:bool=False,       # average embeddings with the mirrored images
@@ -240,20 +240,32 @@ def eval_checkpoint(data,                  # a data set folder (Market-1501, MSM
                     size:tuple=None,       # (height, width); default: the checkpoint's training size, else (256, 128)
                     max_rank:int=50,
                     progress:bool=False,
+                    backbone:str=None,     # without `ckpt`: a timm name, scored as an untrained `ReIDNet`
+                    pretrained:str='imagenet', # without `ckpt`: the backbone's weights ('imagenet', a file, 'none')
+                    seed:int=0,            # without `ckpt`: seed of the untrained embedding head
                    ) -> dict:
-    "Evaluate a checkpoint on the query/gallery split of `data`: the `score` result plus its settings."
+    "Evaluate a checkpoint (or an untrained `backbone`) on the query/gallery split of `data`: `score` plus settings."
     if metric not in ('cosine', 'euclidean'):
         raise ValueError(f"--metric must be 'cosine' or 'euclidean', got {metric!r}")
-    if not Path(ckpt).expanduser().is_file(): raise FileNotFoundError(f"checkpoint {str(ckpt)!r}: no such file")
+    if (ckpt is None) == (backbone is None):
+        raise ValueError("eval_checkpoint: give a checkpoint (ckpt) or an untrained backbone (backbone), one of them")
+    if ckpt is not None and not Path(ckpt).expanduser().is_file():
+        raise FileNotFoundError(f"checkpoint {str(ckpt)!r}: no such file")
     ds = load_dataset(data, splits=('query', 'gallery'))   # any layout; evaluation needs no training split
-    ck = load_checkpoint(ckpt)
-    model, size = load_model(ckpt, size, ck=ck)
+    if ckpt is None:                                        # "before training": ImageNet backbone, seeded random head
+        with torch.random.fork_rng(devices=[]):             # the caller's random state is left as it was
+            torch.manual_seed(seed)
+            model, size, ck = ReIDNet(backbone, pretrained=pretrained).eval(), tuple(size or (256, 128)), {}
+    else:
+        ck = load_checkpoint(ckpt)
+        model, size = load_model(ckpt, size, ck=ck)
     device = device or ('cuda' if torch.cuda.is_available() and backend == 'torch' else 'cpu')
     t0 = time.perf_counter()
     res = score(model.to(device), ds.query, ds.gallery, metric, rerank, max_rank, batch_size=batch_size,
                 device=device, flip=flip, size=size, progress=progress, num_workers=num_workers, backend=backend)
-    res.update(metric=metric, backend=backend, rerank=bool(rerank), flip=bool(flip), size=list(size), ckpt=str(ckpt),
-               data=str(ds.root), test_set=ds.name, train_set=_trained_on(ck),
+    res.update(metric=metric, backend=backend, rerank=bool(rerank), flip=bool(flip), size=list(size),
+               ckpt=None if ckpt is None else str(ckpt),               data=str(ds.root), test_set=ds.name,
+               train_set=_trained_on(ck) if ckpt is not None else f'untrained ({backbone}, {pretrained})',
                seconds=round(time.perf_counter() - t0, 3))
     return res
 

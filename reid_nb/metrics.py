@@ -146,56 +146,52 @@ def _check_ids(shape, q_pids, g_pids, q_camids, g_camids, what='distmat'):
 def _gallery_index(g_pids, g_camids) -> dict:
     "The gallery grouped by pid (to find each query's same-pid images without a dense comparison)."
     order = np.argsort(g_pids, kind='stable')
-    return dict(order=order, pids=g_pids[order], cams=g_camids, junk=np.flatnonzero(g_pids == -1),
-                bits=max(1, (len(g_pids) - 1).bit_length()))
-
-# %% ../nbs/02a_metrics.ipynb #ff5ba641
-def _f32_keys(r, v, c, bits:int):
-    "uint64 keys that sort like (row, distance, column): monotone float32 bits between the row and column bits."
-    u = (v + np.float32(0)).view(np.uint32)                       # + 0 turns -0.0 into 0.0: they tie in a sort
-    u = np.where(u >= np.uint32(2**31), ~u, u | np.uint32(2**31)).astype(np.uint64)
-    return (r.astype(np.uint64) << np.uint64(32 + bits)) | (u << np.uint64(bits)) | c.astype(np.uint64)
+    return dict(order=order, pids=g_pids[order], cams=g_camids, junk=np.flatnonzero(g_pids == -1))
 
 # %% ../nbs/02a_metrics.ipynb #197919fa
 def _block_ranks(D,                   # (B, num_gallery) distances of B queries
                  q_pids, q_camids,    # (B,) ids of those queries
                  gi:dict,             # `_gallery_index` of the gallery
+                 rows:int=32,         # queries compared at once (their rows stay in cache across the passes)
                 ):
     "For each query (row of `D`): number of true matches, rank of the first and of the last, Σ precision at matches."
     B = len(D)
     lo, hi = np.searchsorted(gi['pids'], q_pids, 'left'), np.searchsorted(gi['pids'], q_pids, 'right')
     pos, r = _expand_ranges(lo, hi - lo)
     j = gi['order'][pos]                                          # (r, j): gallery images with the query's pid
-    same_cam = gi['cams'][j] == q_camids[r]
-    good = ~same_cam & (gi['pids'][pos] != -1)                    # true matches; the rest of (r, j) is ignored
+    good = (gi['cams'][j] != q_camids[r]) & (gi['pids'][pos] != -1)   # true matches; the rest of (r, j) is ignored
     rg, jg = r[good], j[good]
     n, zeros = np.bincount(rg, minlength=B), np.zeros(B, np.int64)
     if not len(rg):
         return n, zeros, zeros.copy(), np.zeros(B)
-    dm = D[rg, jg]                                                # the true matches' distances
-    dlast = np.full(B, -np.inf, D.dtype)
-    np.maximum.at(dlast, rg, dm)
-    cand = D <= dlast[:, None]                                    # only these can come before a true match
-    cand[r[same_cam], j[same_cam]] = False                        # ignored: same person and camera ...
+    o = np.lexsort((jg, D[rg, jg], rg))                           # each query's matches in (distance, column) order
+    rg, jg = rg[o], jg[o]
+    dm, start = D[rg, jg], np.cumsum(n) - n
+    k = np.arange(len(rg)) - start[rg]                            # 0, 1, ...: the match's place among its query's
+    perm = np.argsort(-n, kind='stable')                          # queries with the most matches first
+    inv = np.empty(B, np.int64)
+    inv[perm] = np.arange(B)
+    X = D[perm]                                                   # a copy: same pid (matches, same camera) and junk
+    X[inv[r], j] = np.inf                                         # become +inf, so they never come before a match
     if len(gi['junk']):
-        cand[:, gi['junk']] = False                               # ... and junk
-    rc, cc = np.nonzero(cand)
-    vc = D[rc, cc]
-    if D.dtype == np.float32 and (B - 1).bit_length() + 32 + gi['bits'] <= 64:
-        kt = _f32_keys(rg, dm, jg, gi['bits'])
-        o = np.argsort(kt)                                        # the matches in (row, distance, column) order
-        before = np.searchsorted(np.sort(_f32_keys(rc, vc, cc, gi['bits'])), kt[o], 'left')
-    else:                                                         # any dtype: one lexsort of candidates and matches
-        typ = np.r_[np.ones(len(rc), np.int8), np.zeros(len(rg), np.int8)]   # a match sorts before its own candidate
-        order = np.lexsort((typ, np.r_[cc, jg], np.r_[vc, dm], np.r_[rc, rg]))
-        is_m = order >= len(rc)
-        o, before = order[is_m] - len(rc), np.cumsum(~is_m)[is_m]
-    rows, start, nc = rg[o], np.cumsum(n) - n, np.bincount(rc, minlength=B)
-    rank = before - (np.cumsum(nc) - nc)[rows] + 1                # 1-based rank among the query's kept images
-    hits = np.arange(len(o)) - start[rows] + 1                    # true matches up to and including this one
+        X[:, gi['junk']] = np.inf
+    lt, le = np.zeros(len(rg), np.int64), np.zeros(len(rg), np.int64)
+    buf, n_sorted = np.empty((min(rows, B), D.shape[1]), bool), n[perm]
+    for a in range(0, B, rows):                                   # a few rows at a time, all their matches
+        Xa, na, sa = X[a:a+rows], n_sorted[a:a+rows], start[perm[a:a+rows]]
+        for kk in range(na[0]):                                   # the kk-th match of each row that has one
+            c = int(np.count_nonzero(na > kk))
+            at, t = sa[:c] + kk, dm[sa[:c] + kk, None]
+            np.less(Xa[:c], t, out=buf[:c])
+            lt[at] = [np.count_nonzero(b) for b in buf[:c]]      # strictly closer (count_nonzero is fast per row)
+            np.less_equal(Xa[:c], t, out=buf[:c])
+            le[at] = [np.count_nonzero(b) for b in buf[:c]]
+    for i in np.flatnonzero(le > lt):                             # equal distances: a lower gallery index comes first
+        lt[i] += np.count_nonzero(X[inv[rg[i]], :jg[i]] == dm[i])
+    rank = lt + k + 1                                             # 1-based rank among the query's kept images
     has, first, last = n > 0, zeros, zeros.copy()
     first[has], last[has] = rank[start[has]], rank[start[has] + n[has] - 1]
-    return n, first, last, np.bincount(rows, hits / rank, minlength=B)
+    return n, first, last, np.bincount(rg, (k + 1) / rank, minlength=B)
 
 # %% ../nbs/02a_metrics.ipynb #e06c7b02
 def _metrics(n, first, last, apsum, max_rank, nq, ng) -> dict:

@@ -133,12 +133,17 @@ class TripletLoss(nn.Module):
         self.margin, self.mining, self.soft, self.metric = margin, mining, soft, metric
 
     def forward(self, embeddings:torch.Tensor,       # (B, D): the P×K batch; with mining='none', the anchors
-                pids:torch.Tensor|None=None,         # (B,) person ids of a P×K batch (mining modes)
-                positives:torch.Tensor|None=None,    # (B, D) positives of the anchors (mining='none')
+                pids:torch.Tensor|None=None,         # (B,) person ids of a P×K batch; mining='none': the positives
+                positives:torch.Tensor|None=None,    # (B, D) positives (mining='none'); given 3 tensors: the negatives
                 negatives:torch.Tensor|None=None,    # (B, D) negatives of the anchors (mining='none')
                ) -> tuple:                           # (loss, stats: frac_active, d_ap, d_an)
         "The loss and its stats: fraction of active triplets, mean anchor-positive and anchor-negative distances."
-        if self.mining == 'none': dap, dan = self._given(embeddings, positives, negatives)
+        if self.mining == 'none':
+            if pids is not None:                     # nn.TripletMarginLoss's shape: loss(anchor, positive, negative)
+                if positives is not None and negatives is not None:
+                    raise ValueError("TripletLoss(mining='none') takes (anchors, positives, negatives): got 4 tensors")
+                positives, negatives = pids, (positives if negatives is None else negatives)
+            dap, dan = self._given(embeddings, positives, negatives)
         else: dap, dan = self._mined(embeddings, pids)
         losses = F.softplus(dap - dan) if self.soft else F.relu(dap - dan + self.margin)
         active = (dap > dan) if self.soft else (losses > 0)
@@ -151,8 +156,13 @@ class TripletLoss(nn.Module):
 @patch
 def _given(self:TripletLoss, anchors, positives, negatives) -> tuple:
     "`(d_ap, d_an)` of given triplets, row by row."
+    for name, t in (('positives', positives), ('negatives', negatives)):
+        if t is not None and (t.ndim != 2 or t.shape != anchors.shape):
+            raise ValueError(f"TripletLoss(mining='none'): {name} must be (B, D) like the anchors "
+                             f"{tuple(anchors.shape)}, got {tuple(t.shape)}")
     if positives is None or negatives is None:
-        raise ValueError("TripletLoss(mining='none') takes anchors, positives=..., negatives=... embeddings")
+        raise ValueError("TripletLoss(mining='none') takes (anchors, positives, negatives) embeddings, "
+                         "as nn.TripletMarginLoss, or anchors, positives=..., negatives=...")
     if self.metric == 'euclidean':   # exactly what nn.TripletMarginLoss computes (p=2, eps=1e-6)
         return F.pairwise_distance(anchors, positives, eps=1e-6), F.pairwise_distance(anchors, negatives, eps=1e-6)
     return row_distances(anchors, positives, self.metric), row_distances(anchors, negatives, self.metric)

@@ -91,6 +91,7 @@ def test_bad_inputs(setup, tmp_path, capsys):
     (tmp_path/'empty').mkdir()
     _one_line_error(run_inproc(capsys, data=tmp_path/'empty', ckpt=ckpt), 'empty', 'holds no known data set')
     _one_line_error(run_inproc(capsys, data=data), '--ckpt')
+    _one_line_error(run_inproc(capsys, data=data, ckpt=ckpt, backbone='resnet18'), 'not both')
     _one_line_error(run_inproc(capsys, data=data, ckpt=ckpt, metric='hamming'), 'hamming')
 
 def test_zero_valid_queries(setup, tmp_path):
@@ -119,3 +120,15 @@ def test_cross_domain_json_names_both_sets(setup, tmp_path):
     save_checkpoint(tmp_path/'old.pth', ReIDNet(emb_dim=32), config={'size': [64, 32], 'data': '/data/market'})
     r = run_cli('--data', tmp_path/'cuhk', '--ckpt', tmp_path/'old.pth', '--json', tmp_path/'y.json', '--device', 'cpu')
     assert json.loads((tmp_path/'y.json').read_text())['train_set'] == '/data/market'   # older checkpoints: the folder
+
+def test_untrained_backbone_without_checkpoint(setup, tmp_path):
+    "`--backbone NAME --pretrained imagenet`, no --ckpt: 'before training' is one command, seeded and repeatable."
+    root, counts = setup
+    args = ('--data', root/'market', '--backbone', 'tf_efficientnet_lite0', '--pretrained', 'imagenet',
+            '--size', 64, 32, '--device', 'cpu')
+    r1, r2 = run_cli(*args, '--json', tmp_path/'a.json'), run_cli(*args, '--json', tmp_path/'b.json')
+    assert r1.returncode == 0 and r2.returncode == 0, (r1.stderr[-2000:], r2.stderr[-2000:])
+    a, b = (json.loads((tmp_path/f).read_text()) for f in ('a.json', 'b.json'))
+    assert a['mAP'] == b['mAP'] and a['cmc'] == b['cmc']                # the head is drawn with --seed
+    assert a['ckpt'] is None and a['train_set'] == 'untrained (tf_efficientnet_lite0, imagenet)'
+    assert a['num_query'] == counts['query_images'] and 0 < a['mAP'] <= 1

@@ -91,6 +91,27 @@ def test_none_equals_torch_triplet_margin_loss():
     nn.TripletMarginLoss(margin=0.3)(a3, p3, n3).backward()
     for u, v in ((a2, a3), (p2, p3), (n2, n3)): torch.testing.assert_close(u.grad, v.grad, atol=1e-6, rtol=1e-5)
 
+def test_none_positional_call_shape_of_torch():
+    "loss(anchor, positive, negative), as nn.TripletMarginLoss is called: same value and gradients as by keyword."
+    g = torch.Generator().manual_seed(5)
+    A, P, N = torch.randn(3, 20, 12, generator=g).unbind(0)
+    for metric in ('euclidean', 'cosine'):
+        loss = TripletLoss(0.3, mining='none', metric=metric)
+        a1, p1, n1 = (t.clone().requires_grad_() for t in (A, P, N))
+        a2, p2, n2 = (t.clone().requires_grad_() for t in (A, P, N))
+        got, stats = loss(a1, p1, n1)
+        ref, ref_stats = loss(a2, positives=p2, negatives=n2)
+        assert got.item() == ref.item() and stats == ref_stats
+        got.backward(); ref.backward()
+        for u, v in ((a1, a2), (p1, p2), (n1, n2)): torch.testing.assert_close(u.grad, v.grad)
+    assert TripletLoss(0.3, mining='none')(A, P, N)[0].item() == pytest.approx(nn.TripletMarginLoss(0.3)(A, P, N).item(), abs=1e-6)
+    assert TripletLoss(0.3, mining='none')(A, N, P)[0].item() != TripletLoss(0.3, mining='none')(A, P, N)[0].item()
+    with pytest.raises(ValueError, match='got 4 tensors'): TripletLoss(mining='none')(A, P, N, negatives=N)
+    with pytest.raises(ValueError, match=r'positives must be \(B, D\)'): TripletLoss(mining='none')(A, torch.arange(20), N)
+    # the mining modes keep (embeddings, pids)
+    emb, pids = torch.randn(12, 8, generator=g), torch.arange(4).repeat_interleave(3)
+    assert TripletLoss(0.3, 'batch_hard')(emb, pids)[0].item() == TripletLoss(0.3, 'batch_hard')(emb, pids=pids)[0].item()
+
 def test_none_soft_margin():
     g = torch.Generator().manual_seed(3)
     A, P, N = torch.randn(3, 16, 8, generator=g).unbind(0)
