@@ -230,6 +230,9 @@ def demo_parser() -> Parser:
                    help='optimizer steps at least (small sets repeat their pass)')
     p.add_argument('--seed', type=int, default=0, help='seed of the data and of the run')
     p.add_argument('--hard', action='store_true', help='the camera-dominated synthetic variant')
+    p.add_argument('--style', choices=('cartoon', 'photo'), default='cartoon',
+                   help="synthetic people: 'cartoon', or 'photo' (photographs behind people in real-world clothes)")
+    p.add_argument('--n_train_ids', type=int_at_least(2), default=48, help='synthetic training identities')
     p.add_argument('--backbone', default='tf_efficientnet_lite0', help='timm backbone')
     p.add_argument('--pretrained', default='imagenet', help="backbone weights: 'imagenet', a weights file, or 'none'")
     add_shared(p, 'size', default=(128, 64))
@@ -242,7 +245,8 @@ def demo_parser() -> Parser:
 def _run_demo(a):
     from reid_nb.train import run_demo
     from reid_nb.eval import save_ranked
-    r = run_demo(a.out, epochs=a.epochs, min_steps=a.min_steps, seed=a.seed, hard=a.hard, backbone=a.backbone,
+    r = run_demo(a.out, epochs=a.epochs, min_steps=a.min_steps, seed=a.seed, hard=a.hard, style=a.style,
+                 n_train_ids=a.n_train_ids, backbone=a.backbone,
                  pretrained=a.pretrained, size=tuple(a.size), num_workers=a.num_workers, device=a.device,
                  overwrite=a.overwrite)
     c, cfg, out = r['counts'], r['config'], Path(r['out'])

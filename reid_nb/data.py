@@ -6,7 +6,7 @@
 from __future__ import annotations
 import os
 os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')  # albumentations asks PyPI for updates at import otherwise
-import errno, json, re, shutil, warnings
+import errno, functools, json, re, shutil, warnings
 from pathlib import Path
 from typing import NamedTuple, Sequence
 import numpy as np
@@ -579,6 +579,213 @@ def _render(p, cam, rng, H, W, kind='person') -> np.ndarray:
     img += cam['grain'][y:y+H, x:x+W]                         # sensor noise: a random window of the camera's grain
     return np.clip(img, 0, 255, out=img).astype(np.uint8)
 
+# %% ../nbs/00_data.ipynb #b7667814
+@functools.lru_cache
+def _photos() -> tuple:
+    "`(scenes, greys)`: colour photographs and grey textures that `skimage.data` ships, float32 (read once)."
+    import skimage.data as d
+    scenes = (d.astronaut(), d.coffee(), d.chelsea(), d.rocket(), d.stereo_motorcycle()[0], d.cat())
+    greys = (d.brick(), d.grass(), d.gravel(), d.camera(), d.coins(), d.moon(), d.text(), d.page(), d.clock(), d.cell())
+    return tuple(s.astype(np.float32) for s in scenes), tuple(g.astype(np.float32)/255 for g in greys)
+
+def _photo_crop(rng, img:np.ndarray, h:int, w:int, zoom:tuple=(0.5, 2.0)) -> np.ndarray:
+    "A random crop of `img`, resized to (h, w) at a random zoom, maybe mirrored."
+    z = rng.uniform(*zoom)
+    ch, cw = min(img.shape[0], max(2, int(h/z))), min(img.shape[1], max(2, int(w/z)))
+    y, x = rng.integers(0, img.shape[0] - ch + 1), rng.integers(0, img.shape[1] - cw + 1)
+    out = cv2.resize(img[y:y+ch, x:x+cw], (w, h), interpolation=cv2.INTER_LINEAR)
+    return np.ascontiguousarray(out[:, ::-1] if rng.random() < 0.5 else out)
+
+# %% ../nbs/00_data.ipynb #745228c5
+# garment colours as people wear them, with weights: dark and neutral colours first, denim for trousers
+_UPPER_COLOURS = [((20, 20, 22), 18), ((235, 235, 230), 12), ((125, 125, 128), 9), ((60, 60, 64), 8),
+                  ((30, 40, 80), 8), ((150, 30, 35), 6), ((70, 110, 170), 6), ((200, 180, 140), 5), ((90, 60, 40), 4),
+                  ((60, 90, 50), 4), ((230, 150, 170), 4), ((220, 200, 60), 3), ((240, 120, 40), 2),
+                  ((120, 60, 140), 2), ((40, 140, 140), 2)]
+_LOWER_COLOURS = [((25, 25, 28), 25), ((45, 65, 110), 18), ((90, 110, 150), 10), ((110, 110, 112), 10),
+                  ((190, 170, 130), 8), ((230, 228, 222), 5), ((80, 60, 45), 5), ((60, 70, 45), 4), ((140, 30, 40), 3),
+                  ((230, 150, 170), 2)]
+_SHOE_COLOURS = [((20, 20, 20), 5), ((240, 240, 240), 3), ((100, 70, 50), 2), ((120, 120, 120), 1)]
+
+def _garment_colour(rng, table:list) -> tuple:
+    "A colour drawn from `table` by weight, varied a little (shade and hue) so no two people share it exactly."
+    cols, w = zip(*table)
+    c = np.array(cols[rng.choice(len(cols), p=np.array(w)/sum(w))], np.float32)
+    return tuple(float(v) for v in np.clip(c*rng.uniform(0.8, 1.2) + rng.normal(0, 10, 3), 0, 255))
+
+# %% ../nbs/00_data.ipynb #ea8a694a
+def _make_identity_photo(rng) -> dict:
+    "A person for `style='photo'`: garments in real-world colours with their own fabric, build, hair, bag, shoes."
+    n_greys = len(_photos()[1])
+    def fabric(): return int(rng.integers(n_greys)), int(rng.integers(0, 2**30))   # texture and where it is cut
+    return dict(
+        upper=_garment_colour(rng, _UPPER_COLOURS), upper2=_garment_colour(rng, _UPPER_COLOURS),
+        upper_tex=str(rng.choice(['plain', 'plain', 'plain', 'hstripes', 'checks', 'print', 'logo'])),
+        upper_fabric=fabric(), period=int(rng.integers(3, 8)), long_sleeves=bool(rng.random() < 0.6),
+        jacket=bool(rng.random() < 0.25), jacket_colour=_garment_colour(rng, _UPPER_COLOURS),
+        lower=_garment_colour(rng, _LOWER_COLOURS), lower_fabric=fabric(), shorts=bool(rng.random() < 0.15),
+        skirt=bool(rng.random() < 0.12), skin=_SKIN[rng.integers(len(_SKIN))], hair=_HAIR[rng.integers(len(_HAIR))],
+        long_hair=bool(rng.random() < 0.3), shoes=_garment_colour(rng, _SHOE_COLOURS),
+        width=float(rng.uniform(0.85, 1.2)), height=float(rng.uniform(0.9, 1.0)),
+        bag=str(['none', 'none', 'none', 'backpack', 'handbag', 'shoulder'][rng.integers(6)]),
+        bag_color=_garment_colour(rng, _UPPER_COLOURS), bag_side=int(rng.choice([-1, 1])),
+        print_seed=int(rng.integers(0, 2**30)))
+
+# %% ../nbs/00_data.ipynb #620eebe9
+def _fabric(p:dict, key:str, h:int, w:int) -> np.ndarray:
+    "(h, w) brightness around 1: the person's own fabric (a patch of a grey photograph, the same in every picture)."
+    i, s = p[key]
+    t = _photo_crop(np.random.default_rng(s), _photos()[1][i], h, w, zoom=(1.0, 3.0))
+    return 1 + 0.25*(t - t.mean())
+
+def _paint(img, mask, colour, p:dict, key:str, shade, pattern=None):
+    "Fill `mask` of `img` with `colour` x fabric `key` x `shade`; `pattern(y, x, h, w)` -> (selected, colours) on top."
+    ys, xs = np.nonzero(mask)
+    if not len(ys):
+        return
+    y0, x0 = ys.min(), xs.min()
+    h, w = ys.max() + 1 - y0, xs.max() + 1 - x0
+    light = _fabric(p, key, h, w)[ys - y0, xs - x0]*shade[ys, xs]
+    col = np.asarray(colour, np.float32)[None]*light[:, None]
+    if pattern is not None:
+        sel, c2 = pattern(ys - y0, xs - x0, h, w)
+        col[sel] = np.asarray(c2, np.float32).reshape(-1, 3)*light[sel, None]
+    img[ys, xs] = col
+
+# %% ../nbs/00_data.ipynb #6caac07c
+def _shirt_pattern(p:dict, view:str):
+    "The pattern of `p`'s top as `_paint` takes it: stripes, checks, a logo or a printed picture on the front."
+    def pattern(y, x, h, w):
+        t, per = p['upper_tex'], p['period']
+        if t == 'hstripes': return (y//per) % 2 == 1, p['upper2']
+        if t == 'checks': return ((y//per) + (x//per)) % 2 == 1, p['upper2']
+        front = (np.abs(y - h*0.35) < h*0.17) & (np.abs(x - w/2) < w*0.25)
+        if t == 'logo' and view == 'front': return front, p['upper2']
+        if t == 'print' and view == 'front':
+            r = np.random.default_rng(p['print_seed'])
+            art = _photo_crop(r, _photos()[0][r.integers(len(_photos()[0]))], h, w, zoom=(0.3, 1.0))
+            return front, art[y[front], x[front]]
+        return np.zeros(len(y), bool), p['upper2']
+    return pattern
+
+# %% ../nbs/00_data.ipynb #a2c5b3ed
+def _draw_person_photo(img, p:dict, cx:float, top:float, ph:float, rng, view:str='front'):
+    "Draw `p` on `img` (float32 HxWx3), feet near `top + ph`, seen from the 'front', 'back', 'left' or 'right'."
+    H, W = img.shape[:2]
+    u, side, face = ph/100., view in ('left', 'right'), {'left': -1, 'right': 1}.get(view, 0)
+    w = p['width']*(0.62 if side else 1.0)          # seen from the side, a body is narrower
+    def P(x, y): return [int(round(cx + x*u)), int(round(top + y*u))]
+    def poly(mask, pts): cv2.fillPoly(mask, [np.array(pts, np.int32)], 1)
+    sh_y, waist_y, knee_y, foot_y = 17, 53, 75, 97
+    sw, ww = 14*w, 12*w
+    stride = rng.uniform(4, 16) if side else rng.uniform(-4, 4)
+    across = (np.arange(W, dtype=np.float32) - cx)/(sw*u + 1e-3)          # a cylinder lit from above
+    shade = ((1 - 0.35*np.clip(np.abs(across), 0, 1.5)**2)[None, :]
+             * np.linspace(1.08, 0.85, H, dtype=np.float32)[:, None]).astype(np.float32)
+    skin = tuple(float(c) for c in p['skin'])
+    # legs: trousers, or shorts/skirt and bare legs
+    leg_t, lower = max(2, int(8.5*p['width']*u)), np.zeros((H, W), np.uint8)
+    poly(lower, [P(-ww, waist_y), P(ww, waist_y), P(ww*0.9, waist_y + 9), P(-ww*0.9, waist_y + 9)])
+    feet = [P(s*stride*0.5 if side else s*(5*w + stride*0.3), foot_y) for s in (-1, 1)]
+    bare = p['shorts'] or p['skirt']
+    for s, foot in zip((-1, 1), feet):
+        hip = P(s*ww*0.45, waist_y)
+        end = [int((hip[0] + foot[0])/2), int(top + knee_y*u)] if bare else foot
+        if bare: cv2.line(img, end, foot, skin, max(2, leg_t - 2))
+        cv2.line(lower, hip, end, 1, leg_t)
+    if p['skirt']: poly(lower, [P(-ww, waist_y), P(ww, waist_y), P(ww*1.5, knee_y), P(-ww*1.5, knee_y)])
+    _paint(img, lower.astype(bool), p['lower'], p, 'lower_fabric', shade)
+    for foot in feet:
+        cv2.ellipse(img, (foot[0] + face*int(3*u), foot[1]), (max(1, int((6 if side else 4.5)*u)), max(1, int(2.5*u))),
+                    0, 0, 360, p['shoes'], -1)
+    if p['bag'] == 'backpack' and view != 'front':   # on the back: seen from behind or from a side
+        bx = 0 if view == 'back' else -face*sw*0.9
+        cv2.rectangle(img, P(bx - 10*p['width'], sh_y + 3), P(bx + 10*p['width'], waist_y - 3), p['bag_color'], -1)
+    # torso and arms (sleeves long, short, or a jacket over the top)
+    upper, arm_t = np.zeros((H, W), np.uint8), max(2, int(5.5*p['width']*u))
+    poly(upper, [P(-sw, sh_y), P(sw, sh_y), P(ww, waist_y + 2), P(-ww, waist_y + 2)])
+    swing = rng.uniform(-10, 10) if side else 0
+    for s in ((face,) if side else (-1, 1)):
+        sh, hand = P(0 if side else s*(sw + 1.5), sh_y + 3), P(s*(sw + 3) + swing, waist_y + 5)
+        if p['long_sleeves'] or p['jacket']: cv2.line(upper, sh, hand, 1, arm_t)
+        else:
+            elbow = [(sh[0] + hand[0])//2, (sh[1] + hand[1])//2]
+            cv2.line(img, elbow, hand, skin, arm_t)
+            cv2.line(upper, sh, elbow, 1, arm_t)
+    pattern = _shirt_pattern(p, view)
+    if p['jacket']:
+        _paint(img, upper.astype(bool), p['jacket_colour'], p, 'upper_fabric', shade)
+        if view == 'front':                           # open at the front: the shirt shows
+            mid = np.zeros((H, W), np.uint8)
+            poly(mid, [P(-sw*0.3, sh_y + 2), P(sw*0.3, sh_y + 2), P(ww*0.3, waist_y), P(-ww*0.3, waist_y)])
+            _paint(img, mid.astype(bool), p['upper'], p, 'upper_fabric', shade, pattern)
+    else: _paint(img, upper.astype(bool), p['upper'], p, 'upper_fabric', shade, pattern)
+    if p['bag'] == 'backpack' and view == 'front':   # only the straps
+        for s in (-1, 1): cv2.line(img, P(s*sw*0.55, sh_y), P(s*ww*0.5, waist_y - 8), p['bag_color'], max(1, int(2*u)))
+    if p['bag'] in ('handbag', 'shoulder'):
+        s = -face if side else p['bag_side']
+        y0 = waist_y - (4 if p['bag'] == 'handbag' else 14)
+        cv2.line(img, P(-s*sw*0.6, sh_y), P(s*(sw + 5), y0), (40, 30, 25), max(1, int(u)))
+        cv2.rectangle(img, P(s*(sw + 5) - 7, y0), P(s*(sw + 5) + 7, y0 + 13), p['bag_color'], -1)
+    # head: a face, or hair from behind
+    hc, r = P(face*2, 8), max(2, int(6.5*u))
+    cv2.ellipse(img, tuple(hc), (max(2, int(r*0.85)), r), 0, 0, 360, skin, -1)
+    if view == 'back': cv2.ellipse(img, tuple(hc), (max(2, int(r*0.9)), r), 0, 0, 360, p['hair'], -1)
+    else: cv2.ellipse(img, (hc[0] - face*int(2*u), hc[1] - int(2*u)), (r, max(1, int(r*0.65))), 0, 180, 360,
+                      p['hair'], -1)
+    if p['long_hair'] and view != 'front': cv2.rectangle(img, P(-face*3 - 6, 7), P(-face*3 + 6, 22), p['hair'], -1)
+
+# %% ../nbs/00_data.ipynb #416c7169
+def _make_camera_photo(rng, H:int, W:int) -> dict:
+    "A camera for `style='photo'`: its scene (a photograph or a wall, and a floor), light, colour, blur, resolution."
+    scenes, greys = _photos()
+    S = 2                                                          # drawn at twice the crop's size
+    if rng.random() < 0.65:
+        bg = _photo_crop(rng, scenes[rng.integers(len(scenes))], S*H, 3*S*W, zoom=(0.3, 1.5))
+    else:                                                          # a wall: a grey texture in a colour
+        tint = np.array(_hsv_color(rng, s=(0, 0.4), v=(0.3, 0.9)), np.float32)
+        bg = tint*(0.6 + 0.8*_photo_crop(rng, greys[rng.integers(len(greys))], S*H, 3*S*W, zoom=(0.5, 2))[..., None])
+    bg = cv2.GaussianBlur(bg, (0, 0), rng.uniform(0.5, 3))*rng.uniform(0.5, 1.0) + rng.uniform(0, 60)
+    fy = int(S*H*rng.uniform(0.6, 0.85))
+    floor = _photo_crop(rng, greys[rng.integers(len(greys))], S*H - fy, 3*S*W, zoom=(0.5, 2))
+    bg[fy:] = np.array(_hsv_color(rng, s=(0, 0.25), v=(0.3, 0.8)), np.float32)*(0.75 + 0.5*floor[..., None])
+    return dict(bg=bg.astype(np.float32), gain=float(rng.uniform(0.6, 1.3)), gamma=float(rng.uniform(0.8, 1.25)),
+                cast=rng.uniform(0.8, 1.2, 3).astype(np.float32), blur=float(rng.choice([0.3, 0.6, 1.0, 1.4])),
+                lowres=float(rng.choice([1.0, 1.0, 0.7, 0.5])), noise=float(rng.uniform(2, 7)),
+                quality=int(rng.integers(55, 95)), scale=(0.78, 0.97))
+
+# %% ../nbs/00_data.ipynb #eac85e8b
+_VIEWS = ('front', 'back', 'left', 'right')
+
+def _render_photo(p:dict, cam:dict, rng, H:int, W:int, kind:str='person', view:str|None=None,
+                  passerby:dict|None=None) -> np.ndarray:
+    "One RGB uint8 crop for `style='photo'`: scene, maybe a passer-by, the person, a detector's crop, the camera's look."
+    S = 2
+    x0 = int(rng.integers(0, cam['bg'].shape[1] - S*W + 1))
+    img = cam['bg'][:, x0:x0 + S*W]*np.float32(rng.uniform(0.9, 1.1))
+    if kind != 'junk-bg':
+        if passerby is not None:                   # someone behind, half in the crop
+            _draw_person_photo(img, passerby, S*W*rng.choice([-0.15, 1.15]), S*H*0.05, S*H*rng.uniform(0.7, 0.95),
+                               rng, view=str(rng.choice(_VIEWS)))
+        ph = S*H*rng.uniform(*cam['scale'])*p['height']
+        top = (S*H - ph)*rng.uniform(0.1, 0.9) + rng.choice([0, 0, 0, -0.08, 0.08])*ph    # sometimes cut off
+        if kind == 'fragment':                     # a bad detection: zoomed on part of the body
+            ph *= rng.uniform(1.8, 3.0)
+            top -= rng.uniform(0, ph*0.6)
+        _draw_person_photo(img, p, S*W*(0.5 + rng.uniform(-0.1, 0.1)), top, ph, rng,
+                           view=view or str(rng.choice(_VIEWS)))
+        if rng.random() < 0.1:                     # something in front
+            y = int(S*H*rng.uniform(0.6, 0.85))
+            img[y:] = img[y:]*0.3 + np.array(_hsv_color(rng, s=(0, 0.4)), np.float32)*0.7
+    img = cv2.resize(img, (W, H), interpolation=cv2.INTER_AREA)
+    img = 255*np.clip(img*(cam['gain']*cam['cast'])/255, 0, 1)**cam['gamma']
+    if cam['lowres'] < 1:                          # a camera of lower resolution, upsampled by the detector
+        small = (max(8, int(W*cam['lowres'])), max(16, int(H*cam['lowres'])))
+        img = cv2.resize(cv2.resize(img, small, interpolation=cv2.INTER_AREA), (W, H), interpolation=cv2.INTER_LINEAR)
+    img = cv2.GaussianBlur(img, (0, 0), cam['blur']) + rng.normal(0, cam['noise'], img.shape).astype(np.float32)
+    img = np.clip(img, 0, 255).astype(np.uint8)
+    return cv2.imdecode(cv2.imencode('.jpg', img, [cv2.IMWRITE_JPEG_QUALITY, cam['quality']])[1], cv2.IMREAD_UNCHANGED)
+
 # %% ../nbs/00_data.ipynb #7eb37d75
 def _market_name(pid:int, cam:int, seq:int, frame:int, box:int) -> str:
     "A Market-1501 file name; `cam` is 0-based, pid -1 (junk) is written `-1`."
@@ -602,40 +809,52 @@ def _synthetic_walks(seed:int,            # people and pictures follow from it
                      cams_per_id:tuple,   # range of cameras each person walks past
                      n_distractors:int|None=0, # pid-0 gallery crops; None: 10% of the gallery
                      n_junk:int|None=0,   # pid -1 gallery crops; None: 10% of the gallery
+                     style:str='cartoon', # 'cartoon' (`_render`) or 'photo' (`_render_photo`: cams from `_make_camera_photo`)
                     ):
     "Yield `(split, pid, camera, image)` for every crop of a synthetic set, in an order fixed by `seed`."
     H, W = size
+    photo = style == 'photo'
+    make_person = _make_identity_photo if photo else _make_identity
+    def shots(p, c, prng, kind='person'):     # photo: the person walks past camera c in one direction
+        if not photo: return lambda: _render(p, cams[c], prng, H, W, kind)
+        view = str(prng.choice(_VIEWS))
+        def one():
+            extra = _make_identity_photo(prng) if prng.random() < 0.2 else None
+            return _render_photo(p, cams[c], prng, H, W, kind, view if prng.random() < 0.8 else None, extra)
+        return one
     def person_cams(prng):
         n = int(prng.integers(cams_per_id[0], cams_per_id[1]+1))
         return sorted(prng.choice(len(cams), n, replace=False).tolist())
     for pid in train_pids:
         prng = np.random.default_rng([seed, 2, pid])
-        p = _make_identity(prng)
+        p = make_person(prng)
         for c in person_cams(prng):
+            shot = shots(p, c, prng)
             for _ in range(int(prng.integers(train_per_cam[0], train_per_cam[1]+1))):
-                yield 'train', pid, c, _render(p, cams[c], prng, H, W)
+                yield 'train', pid, c, shot()
     n_gal = 0
     for pid in test_pids:
         prng = np.random.default_rng([seed, 2, pid])
-        p = _make_identity(prng)
+        p = make_person(prng)
         for c in person_cams(prng):              # one query per camera, gallery images of the same walk-by
-            yield 'query', pid, c, _render(p, cams[c], prng, H, W)
+            shot = shots(p, c, prng)
+            yield 'query', pid, c, shot()
             for _ in range(int(prng.integers(gallery_per_cam[0], gallery_per_cam[1]+1))):
                 n_gal += 1
-                yield 'gallery', pid, c, _render(p, cams[c], prng, H, W)
+                yield 'gallery', pid, c, shot()
     n_distractors = round(0.1*n_gal) if n_distractors is None else n_distractors
     n_junk = round(0.1*n_gal) if n_junk is None else n_junk
     drng = np.random.default_rng([seed, 3])
     for _ in range(n_distractors):               # people nobody searches for, some badly cropped
         c = int(drng.integers(len(cams)))
-        p = _make_identity(drng)
+        p = make_person(drng)
         kind = 'fragment' if drng.random() < 0.4 else 'person'
-        yield 'gallery', 0, c, _render(p, cams[c], drng, H, W, kind)
+        yield 'gallery', 0, c, shots(p, c, drng, kind)()
     for _ in range(n_junk):                      # background only, or a body fragment
         c = int(drng.integers(len(cams)))
-        p = _make_identity(drng)
+        p = make_person(drng)
         kind = 'junk-bg' if drng.random() < 0.5 else 'fragment'
-        yield 'gallery', -1, c, _render(p, cams[c], drng, H, W, kind)
+        yield 'gallery', -1, c, shots(p, c, drng, kind)()
 
 # %% ../nbs/00_data.ipynb #3f22cbc9
 def _synthetic_counts(written:list, # `(split, pid, camera)` of every file written
@@ -710,6 +929,7 @@ def make_synthetic_market(root:str|Path,          # folder to write the Market-1
                           n_distractors:int|None=None,   # `0000` gallery images; default 10% of the gallery
                           n_junk:int|None=None,          # `-1` gallery images; default 10% of the gallery
                           hard:bool=False,        # camera-dominated crops: busy backgrounds, strong casts, small people
+                          style:str='cartoon',    # 'cartoon', or 'photo': photographs behind people in real clothes
                           overwrite:bool=False,   # replace existing split folders
                          ) -> dict:
     "Write a synthetic data set in the exact Market-1501 layout and naming; return its counts."
@@ -718,7 +938,8 @@ def make_synthetic_market(root:str|Path,          # folder to write the Market-1
     args = dict(n_train_ids=n_train_ids, n_test_ids=n_test_ids, seed=seed, n_cams=n_cams, size=list(size),
                 train_per_cam=list(train_per_cam), gallery_per_cam=list(gallery_per_cam),
                 cams_per_id=list(cams_per_id), n_distractors=n_distractors, n_junk=n_junk,
-                **({'hard': True} if hard else {}))
+                **({'hard': True} if hard else {}), **({'style': style} if style != 'cartoon' else {}))
+    if style not in ('cartoon', 'photo'): raise ValueError(f"style={style!r}: expected 'cartoon' or 'photo'")
     _check_synthetic_args(root, n_train_ids, n_test_ids, cams_per_id, n_cams)
     cached = None if overwrite else _reuse_synthetic(root, args)
     if cached is not None:
@@ -728,12 +949,13 @@ def make_synthetic_market(root:str|Path,          # folder to write the Market-1
         (root/d).mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng([seed, 0])
     train_pids, test_pids = _synthetic_pids(rng, n_train_ids, n_test_ids)
-    cams = [_make_camera(np.random.default_rng([seed, 1, c]), H, W, hard) for c in range(n_cams)]
+    cams = [_make_camera_photo(np.random.default_rng([seed, 1, c]), H, W) if style == 'photo'
+            else _make_camera(np.random.default_rng([seed, 1, c]), H, W, hard) for c in range(n_cams)]
     seqs = rng.integers(1, 7, n_cams)
     frame = {c: int(rng.integers(0, 500)) for c in range(n_cams)}
     written = []
     for split, pid, c, img in _synthetic_walks(seed, train_pids, test_pids, cams, size, train_per_cam,
-                                               gallery_per_cam, cams_per_id, n_distractors, n_junk):
+                                               gallery_per_cam, cams_per_id, n_distractors, n_junk, style):
         frame[c] += int(rng.integers(1, 40))    # frames increase per camera: every name is unique
         name = _market_name(pid, c, seqs[c], frame[c], int(rng.integers(0, 9)))
         _write_image(root/MARKET_SPLITS[split]/name, img, cams[c]['quality'])

@@ -31,7 +31,7 @@ __all__ = ['RUN_FILES', 'TrainConfig', 'seed_everything', 'epoch_seed', 'rng_sta
 # %% ../nbs/03_train.ipynb #2fb7fc51
 _CHOICES = dict(mode=('pk', 'offline'), schedule=('cosine', 'step'), mining=('batch_hard', 'batch_all'),
                 metric=('cosine', 'euclidean'), triplet_metric=('cosine', 'euclidean'),
-                triplet_feature=('pre_bn', 'bn'))
+                triplet_feature=('pre_bn', 'bn'), output_stride=(16, 32))
 
 @dataclass
 class TrainConfig:
@@ -66,6 +66,8 @@ class TrainConfig:
     emb_dim:int=512 # embedding size
     pretrained:str='imagenet' # backbone weights: 'imagenet', a checkpoint path, or 'none'
     pool:str='avg' # global pooling of the backbone's feature map
+    output_stride:int=32 # backbone downsampling: 32, or 16 (last stage dilated, not strided: 2x2 larger final map)
+    backbone_lr:float=1. # the pretrained backbone's lr as a fraction of `lr` (the new head learns at `lr`)
     freeze_backbone_epochs:int=0 # first epochs with the backbone's lr at 0 (only the head learns)
     amp:bool=True # mixed precision on CUDA: bf16 where supported, else fp16 with a GradScaler
     channels_last:bool=True # NHWC memory layout (faster convolutions: about 1.5x for a training step on CPU too)
@@ -102,6 +104,7 @@ class TrainConfig:
                      'weight_decay', 'warmup_epochs', 'margin', 'color_jitter'):
             need(getattr(self, name) >= 0, name, 'must be at least 0')
         need(self.lr > 0, 'lr', 'must be more than 0')
+        need(self.backbone_lr >= 0, 'backbone_lr', 'must be at least 0')
         need(self.gamma > 0, 'gamma', 'must be more than 0')
         need(0 <= self.gray_p <= 1, 'gray_p', 'must be a probability, in [0, 1]')
         need(0 <= self.label_smoothing < 1, 'label_smoothing', 'must be in [0, 1)')
@@ -161,10 +164,11 @@ def lr_factor(it:int,                  # optimizer steps done so far
 
 # %% ../nbs/03_train.ipynb #f9fb8e54
 def make_optimizer(model, cfg:TrainConfig, iters_per_epoch:int):
-    "Adam over two groups (backbone, head) and a per-step `LambdaLR`; the backbone's factor is 0 while frozen."
+    "Adam over two groups (backbone at `lr·backbone_lr`, head at `lr`) and a per-step `LambdaLR` (backbone 0 while frozen)."
     bb = [p for n, p in model.named_parameters() if n.startswith('backbone.')]
     head = [p for n, p in model.named_parameters() if not n.startswith('backbone.')]
-    opt = torch.optim.Adam([dict(params=bb), dict(params=head)], lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = torch.optim.Adam([dict(params=bb, lr=cfg.lr*cfg.backbone_lr), dict(params=head)], lr=cfg.lr,
+                           weight_decay=cfg.weight_decay)
     warmup = min(cfg.warmup_epochs, cfg.epochs/2)
     def head_f(it): return lr_factor(it, iters_per_epoch, cfg.epochs, warmup, cfg.schedule, cfg.milestones, cfg.gamma)
     def backbone_f(it): return 0.0 if it < cfg.freeze_backbone_epochs*iters_per_epoch else head_f(it)
@@ -441,8 +445,9 @@ def build_model(cfg:TrainConfig, num_train_pids:int) -> ReIDNet:
     "The `ReIDNet` `cfg` describes, with an ID classifier over `num_train_pids` when the ID loss is on."
     pre = None if cfg.pretrained.lower() in ('', 'none') else cfg.pretrained
     n_cls = num_train_pids if cfg.mode == 'pk' and cfg.id_loss else None
+    kw = {} if cfg.output_stride == 32 else dict(output_stride=cfg.output_stride)   # timm: dilate the last stage
     return ReIDNet(cfg.backbone, cfg.emb_dim, pretrained=pre, num_classes=n_cls, pool=cfg.pool,
-                   triplet_feature=cfg.triplet_feature)
+                   triplet_feature=cfg.triplet_feature, backbone_kwargs=kw)
 
 # %% ../nbs/03_train.ipynb #2ddd2850
 def amp_setup(amp:bool, device:torch.device) -> tuple:
@@ -529,7 +534,9 @@ def plot_curves(records:list, path=None):
 # %% ../nbs/03_train.ipynb #fb0d00ec
 # what a resumed run cannot change: the model, the images it sees, the batches and the steps per epoch
 _RESUME_FIXED = ('mode', 'p', 'k', 'batch_size', 'size', 'backbone', 'emb_dim', 'pretrained', 'pool', 'id_loss',
-                 'triplet_feature', 'seed', 'min_steps', 'max_batches_per_epoch')
+                 'triplet_feature', 'seed', 'min_steps', 'max_batches_per_epoch', 'output_stride', 'backbone_lr')
+# fields added after a run may have started, with the value that run had (a checkpoint without them means this)
+_FIELDS_BEFORE = dict(output_stride=32, backbone_lr=1.)
 
 def save_state(path, model, opt, sched, scaler, epoch:int, cfg:TrainConfig, rec:dict, best_map:float, **extra):
     "Atomically write all that `resume_from` needs to go on exactly where epoch `epoch` ended."
@@ -545,7 +552,7 @@ def resume_config(path,              # the run's last.pth
     "`(config, changes)` of a resumed run: the checkpoint's config, with the `given` fields of `cfg` that may change."
     ck = load_checkpoint(path) if ck is None else ck
     names = [f.name for f in fields(TrainConfig)]
-    old = {k: v for k, v in (ck.get('config') or {}).items() if k in names}
+    old = _FIELDS_BEFORE | {k: v for k, v in (ck.get('config') or {}).items() if k in names}
     changes = {}
     for n in (names if given is None else [n for n in names if n in given]):
         was, now = old.get(n), getattr(cfg, n)
@@ -734,6 +741,7 @@ def run_demo(out:str='reid_nb_demo',   # folder for the data set, the run and th
              min_steps:int=600,        # optimizer steps at least (`TrainConfig.min_steps`)
              seed:int=0,               # seed of the data and of the run
              hard:bool=False,          # the camera-dominated synthetic variant
+             style:str='cartoon',      # synthetic people: 'cartoon' or 'photo' (`make_synthetic_market`)
              num_workers:int=1,        # DataLoader workers
              device:str='auto',        # 'auto', 'cpu', 'cuda', ...
              progress:bool=True,       # progress bars
@@ -747,7 +755,8 @@ def run_demo(out:str='reid_nb_demo',   # folder for the data set, the run and th
             raise FileExistsError(errno.EEXIST, f"holds files already (a demo?): --overwrite moves them aside to "
                                                 f"{out.name}.N/, or choose another --out", str(out))
         print(f"moved the previous contents of {out} to {move_aside(out, keep=())}")
-    counts = make_synthetic_market(out/'data', n_train_ids=n_train_ids, n_test_ids=n_test_ids, seed=seed, hard=hard)
+    counts = make_synthetic_market(out/'data', n_train_ids=n_train_ids, n_test_ids=n_test_ids, seed=seed, hard=hard,
+                                   style=style)
     cfg = TrainConfig(data=str(out/'data'), out=str(out/'run'), epochs=epochs, p=8, k=4, size=size, backbone=backbone,
                       pretrained=pretrained, min_steps=min_steps, eval_every=max(epochs//4, 1), eval_at_start=True,
                       num_workers=num_workers, seed=seed, device=device, progress=progress)
@@ -756,4 +765,3 @@ def run_demo(out:str='reid_nb_demo',   # folder for the data set, the run and th
     keys = ('rank1', 'rank5', 'rank10', 'mAP')
     return dict(before={k: before[k] for k in keys}, after={k: res[k] for k in keys}, counts=counts, config=asdict(cfg),
                 seconds=time.perf_counter() - t0, out=str(out))
-

@@ -1,0 +1,83 @@
+"""Do synthetic people teach real ones? Trains the demo's model on synthetic variants and scores it on real photographs.
+
+For each variant: `reid_nb_demo --out OUT/VARIANT [options]` (the main job, as a user runs it), then `reid_nb_eval` of
+the checkpoint the demo hands the user (`run/best.pth`) on (a) the demo's own synthetic test set, (b) one fixed
+synthetic test set of the cartoon generator (seed 21; no variant trains on it) and (c) the real data set `--real`
+(Market-1501 layout; skipped with a message when absent). A variant is a name, then options joined by '-':
+
+    cartoon                    the demo's default data           photo            style='photo' people
+    photo-ids300               300 training identities           cartoon-hard     the camera-dominated variant
+
+    python benchmarks/synth_transfer.py --real ../shared/data/cuhk01 --variants cartoon photo photo-ids300
+"""
+import argparse, json, os, re, subprocess, sys, tempfile, time
+for _k, _v in dict(NO_ALBUMENTATIONS_UPDATE='1', HF_HUB_OFFLINE='1', MPLBACKEND='Agg').items(): os.environ.setdefault(_k, _v)
+from pathlib import Path
+
+def command(name:str) -> list:
+    exe = Path(sys.executable).parent/name
+    return [str(exe)] if exe.exists() else [sys.executable, '-m', 'reid_nb.cli', name.split('_')[-1]]
+
+def demo_args(variant:str) -> list:
+    "'photo-ids300' -> ['--style', 'photo', '--n_train_ids', '300']."
+    style, *opts = variant.split('-')
+    args = ['--style', style]
+    for o in opts:
+        if o == 'hard': args.append('--hard')
+        elif m := re.fullmatch(r'ids(\d+)', o): args += ['--n_train_ids', m.group(1)]
+        elif m := re.fullmatch(r'steps(\d+)', o): args += ['--min_steps', m.group(1)]
+        else: sys.exit(f"unknown option {o!r} in {variant!r}")
+    return args
+
+def run(cmd:list, log:Path) -> float:
+    print('$', ' '.join(cmd), flush=True)
+    t0 = time.perf_counter()
+    with open(log, 'w') as f: r = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT)
+    if r.returncode: sys.exit(f"failed ({r.returncode}): {' '.join(cmd)}\n" + log.read_text()[-3000:])
+    return time.perf_counter() - t0
+
+def score(data:Path, ckpt:Path, js:Path) -> dict:
+    if not js.exists(): run(command('reid_nb_eval') + ['--data', str(data), '--ckpt', str(ckpt), '--json', str(js)],
+                            js.with_suffix('.log'))
+    return json.loads(js.read_text())
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('--variants', nargs='+', default=['cartoon', 'photo'])
+    ap.add_argument('--real', default=None, help='a real data set in the Market-1501 layout')
+    ap.add_argument('--seed', type=int, default=0, help='reid_nb_demo --seed')
+    ap.add_argument('--out', default=None, help='work folder; finished demos there are reused')
+    ap.add_argument('--json', default=None)
+    a = ap.parse_args()
+    out = Path(a.out or tempfile.mkdtemp(prefix='reid_nb_transfer_')); out.mkdir(parents=True, exist_ok=True)
+    real = Path(a.real).expanduser() if a.real else None
+    if real is not None and not real.is_dir():
+        print(f"skipped: {real} not found: the real-photograph column will be empty"); real = None
+    from reid_nb.data import make_synthetic_market
+    fixed = out/'cartoon_test_s21'
+    make_synthetic_market(fixed, n_train_ids=2, n_test_ids=30, seed=21)
+    rows = []
+    for v in a.variants:
+        d = out/v
+        if not (d/'run'/'best.pth').exists():
+            dt = run(command('reid_nb_demo') + ['--out', str(d), '--seed', str(a.seed), *demo_args(v)], out/f'{v}.log')
+            (out/f'{v}.seconds').write_text(f'{dt:.1f}')
+        ckpt = d/'run'/'best.pth'
+        row = dict(variant=v, demo_seconds=float((out/f'{v}.seconds').read_text()),
+                   own=score(d/'data', ckpt, out/f'{v}_own.json'), cartoon_s21=score(fixed, ckpt, out/f'{v}_fixed.json'))
+        if real is not None: row['real'] = score(real, ckpt, out/f'{v}_real.json')
+        rows.append(row)
+        f = lambda k: f"{100*row[k]['mAP']:5.1f}/{100*row[k]['rank1']:5.1f}" if k in row else '    -/    -'
+        print(f"{v:20} own {f('own')}  cartoon s21 {f('cartoon_s21')}  real {f('real')}  {row['demo_seconds']:.0f} s",
+              flush=True)
+    print(f"\nmAP / Rank-1 (%) of the demo's model (run/best.pth), by training data"
+          + (f"; real: {real}" if real else ''))
+    print(f"{'variant':20} {'own test':>12} {'cartoon s21':>12} {'real':>12} {'demo s':>7}")
+    for r in rows:
+        f = lambda k: f"{100*r[k]['mAP']:5.1f}/{100*r[k]['rank1']:5.1f}" if k in r else '-'
+        print(f"{r['variant']:20} {f('own'):>12} {f('cartoon_s21'):>12} {f('real'):>12} {r['demo_seconds']:7.0f}")
+    keep = ('mAP', 'rank1', 'rank5', 'mINP')
+    Path(a.json or out/'synth_transfer.json').write_text(json.dumps(
+        [{k: ({m: r[k][m] for m in keep} if isinstance(r[k], dict) else r[k]) for k in r} for r in rows], indent=1))
+
+if __name__ == '__main__': main()
