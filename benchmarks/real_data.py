@@ -76,7 +76,8 @@ def main():
     if a.demo_ckpt:
         ck = Path(a.demo_ckpt).expanduser()
         import torch
-        steps = torch.load(ck, map_location='cpu', weights_only=False).get('scheduler', {}).get('last_epoch', '?')
+        ck_d = torch.load(ck, map_location='cpu', weights_only=False)
+        steps = (ck_d.get('scheduler') or {}).get('last_epoch', '-')     # best.pth keeps weights, not the schedule
         rows.append(dict(model='reid_nb_demo model (synthetic people)', steps=steps, train_seconds=None,
                          **evaluate(data, out, 'demo', '--ckpt', str(ck))))
     import platform

@@ -73,7 +73,7 @@ def main():
     for name in a.runs:
         for seed in a.seeds:
             kw = dict(size=tuple(a.size)) | parse_run(name)
-            out = root/(name if len(a.seeds) == 1 else f'{name}_s{seed}')
+            out = root/f'{name}_s{seed}'
             cfg = TrainConfig(data=str(data), out=str(out), epochs=a.epochs, eval_at_start=True, eval_every=a.epochs,
                               progress=False, seed=seed, **kw)
             t0 = time.perf_counter()

@@ -22,6 +22,19 @@ __all__ = ['IMG_EXTS', 'MARKET_SPLITS', 'MARKET_ARCHIVE_DIR', 'MARKET_LAYOUT', '
            'make_synthetic_market', 'make_synthetic_msmt17', 'make_synthetic_cuhk03', 'ImageReadError', 'read_image',
            'train_tfms', 'test_tfms', 'BadItem', 'ReIDDataset', 'reid_collate', 'PKSampler', 'show_batch']
 
+# %% ../nbs/00_data.ipynb #21ae3dce
+def _cv2_fork_safe():
+    "Before each `os.fork`, shut OpenCV's thread pool down (a child cannot use an inherited one); restore it after."
+    saved = []
+    def before():
+        saved.append(cv2.getNumThreads())
+        cv2.setNumThreads(1)
+    def after_in_parent():
+        if saved: cv2.setNumThreads(saved.pop())
+    os.register_at_fork(before=before, after_in_parent=after_in_parent)
+
+_cv2_fork_safe()
+
 # %% ../nbs/00_data.ipynb #63f6833e
 class Sample(NamedTuple):
     "One image: where it is, who it shows, which camera saw it."

@@ -66,7 +66,7 @@ class TrainConfig:
     emb_dim:int=512 # embedding size
     pretrained:str='imagenet' # backbone weights: 'imagenet', a checkpoint path, or 'none'
     pool:str='avg' # global pooling of the backbone's feature map
-    output_stride:int=32 # backbone downsampling: 32, or 16 (last stage dilated, not strided: 2x2 larger final map)
+    output_stride:int=16 # backbone downsampling: 16 (last stage dilated, not strided: a 2x2 larger final map) or 32
     backbone_lr:float=1. # the pretrained backbone's lr as a fraction of `lr` (the new head learns at `lr`)
     freeze_backbone_epochs:int=0 # first epochs with the backbone's lr at 0 (only the head learns)
     amp:bool=True # mixed precision on CUDA: bf16 where supported, else fp16 with a GradScaler
