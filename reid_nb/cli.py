@@ -303,9 +303,9 @@ def _run_eval(a):
     from reid_nb.eval import eval_checkpoint, format_results, JSON_KEYS, plot_cmc
     from reid_nb.model import atomic_write_text, make_folder
     if (a.ckpt is None) == (a.backbone is None):
-        raise ValueError("give --ckpt FILE (a trained model) or --backbone NAME (an untrained one, with --pretrained), "
-                         "not both" if a.ckpt else "give --ckpt FILE (a trained model) or --backbone NAME "
-                         "(scores an untrained one, with --pretrained)")
+        raise ValueError("give --ckpt FILE (a trained model) or --backbone NAME (an untrained one), not both" if a.ckpt
+                         else "--ckpt FILE (a trained model) or --backbone NAME (scores an untrained one, with "
+                         "--pretrained) is required")
     res = eval_checkpoint(a.data, a.ckpt, backbone=a.backbone, pretrained=a.pretrained, seed=a.seed, metric=a.metric, rerank=a.rerank, flip=a.flip, batch_size=a.batch_size,
                           num_workers=a.num_workers, device=None if a.device == 'auto' else a.device, backend=a.backend,
                           size=tuple(a.size) if a.size else None, progress=sys.stderr.isatty())
