@@ -10,13 +10,10 @@ synthetic test set of the cartoon generator (seed 21; no variant trains on it) a
 
     python benchmarks/synth_transfer.py --real ../shared/data/cuhk01 --variants cartoon photo photo-ids300
 """
-import argparse, json, os, re, subprocess, sys, tempfile, time
+import argparse, json, os, re, sys, tempfile
 for _k, _v in dict(NO_ALBUMENTATIONS_UPDATE='1', HF_HUB_OFFLINE='1', MPLBACKEND='Agg').items(): os.environ.setdefault(_k, _v)
 from pathlib import Path
-
-def command(name:str) -> list:
-    exe = Path(sys.executable).parent/name
-    return [str(exe)] if exe.exists() else [sys.executable, '-m', 'reid_nb.cli', name.split('_')[-1]]
+from real_data import command, run   # this folder's real_data.py: the commands, run as a user would
 
 def demo_args(variant:str) -> list:
     "'photo-ids300' -> ['--style', 'photo', '--n_train_ids', '300']."
@@ -28,13 +25,6 @@ def demo_args(variant:str) -> list:
         elif m := re.fullmatch(r'steps(\d+)', o): args += ['--min_steps', m.group(1)]
         else: sys.exit(f"unknown option {o!r} in {variant!r}")
     return args
-
-def run(cmd:list, log:Path) -> float:
-    print('$', ' '.join(cmd), flush=True)
-    t0 = time.perf_counter()
-    with open(log, 'w') as f: r = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT)
-    if r.returncode: sys.exit(f"failed ({r.returncode}): {' '.join(cmd)}\n" + log.read_text()[-3000:])
-    return time.perf_counter() - t0
 
 def score(data:Path, ckpt:Path, js:Path) -> dict:
     if not js.exists(): run(command('reid_nb_eval') + ['--data', str(data), '--ckpt', str(ckpt), '--json', str(js)],

@@ -279,8 +279,8 @@ def reid_nb_demo(argv:list|None=None): # arguments (default: the command line)
 # %% ../nbs/06_cli.ipynb #8dd9d53b
 def eval_parser() -> Parser:
     "The options of `reid_nb_eval`."
-    p = Parser('reid_nb_eval', "Evaluate a checkpoint, or an untrained ImageNet embedder, on a Market-1501-style folder "
-               "(query/ and bounding_box_test/): Rank-1/5/10, mAP, mINP.")
+    p = Parser('reid_nb_eval', "Evaluate a checkpoint, or an untrained ImageNet embedder, on a Market-1501-style "
+               "folder (query/ and bounding_box_test/): Rank-1/5/10, mAP, mINP.")
     p.add_argument('--data', required=True, help='Market-1501-style folder with query/ and bounding_box_test/')
     p.add_argument('--ckpt', help='checkpoint written by reid_nb_train (default: none: score --backbone untrained)')
     p.add_argument('--backbone', help='without --ckpt: timm backbone scored as an untrained ReIDNet, its embedding '
@@ -306,7 +306,8 @@ def _run_eval(a):
         raise ValueError("give --ckpt FILE (a trained model) or --backbone NAME (an untrained one), not both" if a.ckpt
                          else "--ckpt FILE (a trained model) or --backbone NAME (scores an untrained one, with "
                          "--pretrained) is required")
-    res = eval_checkpoint(a.data, a.ckpt, backbone=a.backbone, pretrained=a.pretrained, seed=a.seed, metric=a.metric, rerank=a.rerank, flip=a.flip, batch_size=a.batch_size,
+    res = eval_checkpoint(a.data, a.ckpt, backbone=a.backbone, pretrained=a.pretrained, seed=a.seed, metric=a.metric,
+                          rerank=a.rerank, flip=a.flip, batch_size=a.batch_size,
                           num_workers=a.num_workers, device=None if a.device == 'auto' else a.device, backend=a.backend,
                           size=tuple(a.size) if a.size else None, progress=sys.stderr.isatty())
     print(format_results(res))

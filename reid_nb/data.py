@@ -772,7 +772,7 @@ _VIEWS = ('front', 'back', 'left', 'right')
 
 def _render_photo(p:dict, cam:dict, rng, H:int, W:int, kind:str='person', view:str|None=None,
                   passerby:dict|None=None) -> np.ndarray:
-    "One RGB uint8 crop for `style='photo'`: scene, maybe a passer-by, the person, a detector's crop, the camera's look."
+    "One RGB uint8 crop for `style='photo'`: scene, maybe a passer-by, the person, a detector's crop, the camera."
     S = 2
     x0 = int(rng.integers(0, cam['bg'].shape[1] - S*W + 1))
     img = cam['bg'][:, x0:x0 + S*W]*np.float32(rng.uniform(0.9, 1.1))
@@ -822,7 +822,7 @@ def _synthetic_walks(seed:int,            # people and pictures follow from it
                      cams_per_id:tuple,   # range of cameras each person walks past
                      n_distractors:int|None=0, # pid-0 gallery crops; None: 10% of the gallery
                      n_junk:int|None=0,   # pid -1 gallery crops; None: 10% of the gallery
-                     style:str='cartoon', # 'cartoon' (`_render`) or 'photo' (`_render_photo`: cams from `_make_camera_photo`)
+                     style:str='cartoon', # 'cartoon' (`_render`) or 'photo' (`_render_photo`)
                     ):
     "Yield `(split, pid, camera, image)` for every crop of a synthetic set, in an order fixed by `seed`."
     H, W = size

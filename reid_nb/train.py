@@ -164,7 +164,7 @@ def lr_factor(it:int,                  # optimizer steps done so far
 
 # %% ../nbs/03_train.ipynb #f9fb8e54
 def make_optimizer(model, cfg:TrainConfig, iters_per_epoch:int):
-    "Adam over two groups (backbone at `lr·backbone_lr`, head at `lr`) and a per-step `LambdaLR` (backbone 0 while frozen)."
+    "Adam over two groups (backbone at lr·backbone_lr, head at lr), a per-step `LambdaLR` (backbone 0 while frozen)."
     bb = [p for n, p in model.named_parameters() if n.startswith('backbone.')]
     head = [p for n, p in model.named_parameters() if not n.startswith('backbone.')]
     opt = torch.optim.Adam([dict(params=bb, lr=cfg.lr*cfg.backbone_lr), dict(params=head)], lr=cfg.lr,
