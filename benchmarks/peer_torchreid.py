@@ -30,6 +30,7 @@ our row.
 
     python benchmarks/peer_torchreid.py                          # CUHK01 dev set, 4 epochs of ours (~620 steps)
     python benchmarks/peer_torchreid.py --out /tmp/peer --skip_ours --peer_lrs 1e-3    # rerun one peer alone
+    python benchmarks/peer_torchreid.py --out /tmp/peer --skip_ours --ours_run RUN --reuse_peers   # new ours, same peers
     python benchmarks/peer_torchreid.py --data /path/to/Market-1501-v15.09.15 --epochs 8
     python benchmarks/peer_torchreid.py --steps_override 3 --out /tmp/peer_smoke      # smoke test, ~2 min
 
@@ -203,7 +204,8 @@ def worker(a):
                train_s=engine.train_s, wall_s=time.perf_counter() - t_start, eval=engine.results, backbone_sha=sha,
                num_train_pids=dm.num_train_pids,
                versions=dict(torchreid=torchreid.__version__, torch=torch.__version__, timm=timm.__version__),
-               norm=dict(mean=list(cfg['mean']), std=list(cfg['std'])), workers=a.workers)
+               norm=dict(mean=list(cfg['mean']), std=list(cfg['std'])), workers=a.workers,
+               data=str(a.data), size=list(a.size))
     (run/'result.json').write_text(json.dumps(res, indent=1))
 
 
@@ -275,6 +277,14 @@ def eval_ours(a, run:Path, out:Path) -> dict:
 def run_peer(a, py:Path, lr:float, steps:int, out:Path) -> dict:
     "This file in --worker mode in the torchreid venv; returns its result.json (+ log path and wall time)."
     run = out/f'torchreid_lr{lr:g}'
+    if a.reuse_peers and (run/'result.json').exists():
+        res = json.loads((run/'result.json').read_text())
+        same = dict(steps=steps, lr=lr, seed=a.seed, data=str(a.data), size=list(SIZE), workers=a.workers)
+        diff = {k: (res.get(k), v) for k, v in same.items() if k in res and res[k] != v}
+        if not diff:
+            print(f"torchreid lr {lr:g}: reusing the finished run in {run} ({res['steps']} steps)", flush=True)
+            return dict(res, run=str(run), log=f'{run}.log')
+        print(f"torchreid lr {lr:g}: the run in {run} differs ({diff}): training again", flush=True)
     (run/'result.json').unlink(missing_ok=True)
     cmd = [str(py), '-W', 'ignore', str(Path(__file__).resolve()), '--worker', '--data', str(a.data),
            '--run', str(run), '--steps', str(steps), '--lr', repr(lr), '--seed', str(a.seed),
@@ -354,6 +364,8 @@ def main():
     ap.add_argument('--skip_ours', action='store_true',
                     help="don't train ours: reuse the run in --ours_run (default OUT/ours), or use --steps")
     ap.add_argument('--ours_run', type=Path, default=None, help='a finished reid_nb_train run folder to reuse')
+    ap.add_argument('--reuse_peers', action='store_true',
+                    help='reuse a finished torchreid run in OUT with the same steps, lr, seed, data and size')
     ap.add_argument('--steps', type=int, default=None, help='peer step budget when there is no run of ours to read')
     ap.add_argument('--steps_override', type=int, default=None, help=argparse.SUPPRESS)  # smoke test: cap both sides
     ap.add_argument('--json', type=Path, default=None, help='write the table here (default OUT/peer_torchreid.json)')
