@@ -236,13 +236,13 @@ def ensure_peer_venv(venv:Path) -> Path:
 def read_run(run:Path) -> dict:
     "Steps, times and logged metrics of a finished reid_nb run folder (steps: the lr scheduler's count in last.pth)."
     from reid_nb.model import load_checkpoint
-    from reid_nb.train import read_metrics
+    from reid_nb.train import read_metrics, steps_done
     ck = load_checkpoint(run/'last.pth')
     recs = read_metrics(run/'metrics.jsonl')
     ev = [r for r in recs if 'mAP' in r]
     best = max(ev, key=lambda r: r['mAP']) if ev else {}
     secs = run.with_name(run.name + '.seconds')
-    return dict(steps=int(ck['scheduler']['last_epoch']), epochs=ck['epoch'], config=ck['config'],
+    return dict(steps=steps_done(ck), epochs=ck['epoch'], config=ck['config'],
                 train_s=sum(r.get('time', 0) for r in recs), wall_s=float(secs.read_text()) if secs.exists() else None,
                 last_logged=dict(epoch=ev[-1]['epoch'], mAP=ev[-1]['mAP'], rank1=ev[-1]['rank1']) if ev else None,
                 best_logged=dict(epoch=best['epoch'], mAP=best['mAP'], rank1=best['rank1']) if ev else None)

@@ -54,6 +54,7 @@ def main():
     data = Path(a.data).expanduser()
     if not (data/'query').is_dir() and not any(data.glob('*/query')):
         print(f"skipped: {data} not found or not in the Market-1501 layout (query/, bounding_box_test/)"); return
+    from reid_nb.train import steps_done
     out = Path(a.out or tempfile.mkdtemp(prefix='reid_nb_real_')); out.mkdir(parents=True, exist_ok=True)
     rows = [dict(model='ImageNet Lite0, untrained', steps=0, train_seconds=0,
                  **evaluate(data, out, 'untrained', '--backbone', BACKBONE, '--pretrained', 'imagenet', '--size', *SIZE))]
@@ -68,16 +69,14 @@ def main():
             if run_dir.exists(): shutil.rmtree(run_dir)
             dt = run(train_cmd, out/f'train_s{seed}.log')
             (run_dir/'train_seconds').write_text(f'{dt:.1f}')
-        import torch
-        steps = torch.load(run_dir/'last.pth', map_location='cpu', weights_only=False)['scheduler']['last_epoch']
+        steps = steps_done(run_dir/'last.pth')
         rows.append(dict(model=f"reid_nb_train defaults{' ' + ' '.join(a.extra) if a.extra else ''}, seed {seed}",
                          steps=steps, train_seconds=round(dt, 1), command=' '.join(train_cmd[1:]),
                          **evaluate(data, out, f'trained_s{seed}', '--ckpt', str(run_dir/'last.pth'))))
     if a.demo_ckpt:
         ck = Path(a.demo_ckpt).expanduser()
-        import torch
-        ck_d = torch.load(ck, map_location='cpu', weights_only=False)
-        steps = (ck_d.get('scheduler') or {}).get('last_epoch', '-')     # best.pth keeps weights, not the schedule
+        steps = steps_done(ck)
+        steps = '-' if steps is None else steps     # best.pth keeps weights, not the schedule
         rows.append(dict(model='reid_nb_demo model (synthetic people)', steps=steps, train_seconds=None,
                          **evaluate(data, out, 'demo', '--ckpt', str(ck))))
     import platform

@@ -55,7 +55,7 @@ def main():
     ap.add_argument('--out', default=None, help='work folder; a finished run there is reused')
     ap.add_argument('--json', default=None)
     a = ap.parse_args()
-    from reid_nb.train import TrainConfig, train, read_metrics
+    from reid_nb.train import TrainConfig, train, read_metrics, steps_done
     root = Path(a.out or tempfile.mkdtemp())
     if a.data:
         data = Path(a.data).expanduser()
@@ -80,8 +80,7 @@ def main():
             if not (out/'metrics.jsonl').exists() or len(read_metrics(out/'metrics.jsonl')) < 2: train(cfg)
             dt = time.perf_counter() - t0
             recs = read_metrics(out/'metrics.jsonl'); first, last = recs[0], recs[-1]
-            import torch
-            steps = torch.load(out/'last.pth', map_location='cpu', weights_only=False)['scheduler']['last_epoch']
+            steps = steps_done(out/'last.pth')
             rows.append(dict(run=name, seed=seed, map0=first['mAP'], r1_0=first['rank1'], map=last['mAP'],
                              r1=last['rank1'], r5=last['rank5'], loss=last['loss'], d_ap=last.get('d_ap'),
                              d_an=last.get('d_an'), active=last.get('frac_active'), steps=steps,

@@ -26,7 +26,8 @@ __all__ = ['RUN_FILES', 'TrainConfig', 'seed_everything', 'epoch_seed', 'rng_sta
            'pick_device', 'init_distributed', 'gather_cat', 'forward_batch', 'ReIDLoss', 'make_loss', 'iters_per_epoch',
            'format_record', 'train_epoch', 'build_model', 'amp_setup', 'wrap_ddp', 'training_data', 'score_record',
            'read_metrics', 'append_metrics', 'trim_metrics', 'plot_curves', 'save_state', 'resume_config',
-           'resume_from', 'move_aside', 'prepare_run_folder', 'RunLock', 'finish_run', 'train', 'run_demo']
+           'resume_from', 'move_aside', 'prepare_run_folder', 'RunLock', 'finish_run', 'train', 'steps_done',
+           'run_demo']
 
 # %% ../nbs/03_train.ipynb #2fb7fc51
 _CHOICES = dict(mode=('pk', 'offline'), schedule=('cosine', 'step'), mining=('batch_hard', 'batch_all'),
@@ -729,6 +730,13 @@ def _train(cfg:TrainConfig, resume:bool, given:set|None, env, loss_fn=None) -> d
     if main: plot_curves(read_metrics(out/'metrics.jsonl'), out/'curves.png')
     finish_run(model, out, env, cfg.rank_hashes)
     return dict(rec, best_mAP=best)
+
+# %% ../nbs/03_train.ipynb #e29757a1
+def steps_done(ckpt) -> int|None:
+    "Optimizer steps the run behind `ckpt` (a path or a loaded checkpoint) had made; None for a weights-only checkpoint."
+    ck = ckpt if isinstance(ckpt, dict) else load_checkpoint(ckpt)
+    sched = ck.get('scheduler') or {}
+    return int(sched['last_epoch']) if 'last_epoch' in sched else None
 
 # %% ../nbs/03_train.ipynb #57cd82e9
 def run_demo(out:str='reid_nb_demo',   # folder for the data set, the run and the figures
