@@ -765,7 +765,7 @@ def run_demo(out:str='reid_nb_demo',   # folder for the data set, the run and th
         print(f"moved the previous contents of {out} to {move_aside(out, keep=())}")
     counts = make_synthetic_market(out/'data', n_train_ids=n_train_ids, n_test_ids=n_test_ids, seed=seed, hard=hard,
                                    style=style)
-    # output stride 32: on 2 CPU cores the default 16 makes the demo's steps about 1.7x slower (~10 min instead of ~5.5)
+    # output stride 32: on 2 CPU cores the default 16 makes the demo's steps about 1.9x slower (~10 min instead of ~5.5)
     cfg = TrainConfig(data=str(out/'data'), out=str(out/'run'), epochs=epochs, p=8, k=4, size=size, backbone=backbone,
                       pretrained=pretrained, min_steps=min_steps, eval_every=max(epochs//4, 1), eval_at_start=True,
                       num_workers=num_workers, seed=seed, device=device, progress=progress, output_stride=32)
