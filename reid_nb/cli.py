@@ -225,14 +225,14 @@ def demo_parser() -> Parser:
     p = Parser('reid_nb_demo', "The main job on the embedded default: a synthetic Market-1501-style set, an ImageNet "
                "EfficientNet-Lite0 trained on it, Rank-1/5/10 and mAP before and after, pictures.")
     p.add_argument('--out', default='reid_nb_demo', help='folder for the data set, the run and the pictures')
-    p.add_argument('--epochs', type=int_at_least(1), default=12, help='training epochs')
+    p.add_argument('--epochs', type=int_at_least(1), default=4, help='training epochs')
     p.add_argument('--min_steps', type=int_at_least(0), default=600,
                    help='optimizer steps at least (small sets repeat their pass)')
     p.add_argument('--seed', type=int, default=0, help='seed of the data and of the run')
     p.add_argument('--hard', action='store_true', help='the camera-dominated synthetic variant')
-    p.add_argument('--style', choices=('cartoon', 'photo'), default='cartoon',
-                   help="synthetic people: 'cartoon', or 'photo' (photographs behind people in real-world clothes)")
-    p.add_argument('--n_train_ids', type=int_at_least(2), default=48, help='synthetic training identities')
+    p.add_argument('--style', choices=('photo', 'cartoon'), default='photo',
+                   help="synthetic people: 'photo' (photographs behind people in real-world clothes), or 'cartoon'")
+    p.add_argument('--n_train_ids', type=int_at_least(2), default=600, help='synthetic training identities')
     p.add_argument('--backbone', default='tf_efficientnet_lite0', help='timm backbone')
     p.add_argument('--pretrained', default='imagenet', help="backbone weights: 'imagenet', a weights file, or 'none'")
     add_shared(p, 'size', default=(128, 64))

@@ -639,7 +639,7 @@ def _make_identity_photo(rng) -> dict:
         lower=_garment_colour(rng, _LOWER_COLOURS), lower_fabric=fabric(), shorts=bool(rng.random() < 0.15),
         skirt=bool(rng.random() < 0.12), skin=_SKIN[rng.integers(len(_SKIN))], hair=_HAIR[rng.integers(len(_HAIR))],
         long_hair=bool(rng.random() < 0.3), shoes=_garment_colour(rng, _SHOE_COLOURS),
-        width=float(rng.uniform(0.85, 1.2)), height=float(rng.uniform(0.9, 1.0)),
+        width=float(rng.uniform(1.05, 1.45)), height=float(rng.uniform(0.9, 1.0)),
         bag=str(['none', 'none', 'none', 'backpack', 'handbag', 'shoulder'][rng.integers(6)]),
         bag_color=_garment_colour(rng, _UPPER_COLOURS), bag_side=int(rng.choice([-1, 1])),
         print_seed=int(rng.integers(0, 2**30)))
@@ -763,9 +763,9 @@ def _make_camera_photo(rng, H:int, W:int) -> dict:
     floor = _photo_crop(rng, greys[rng.integers(len(greys))], S*H - fy, 3*S*W, zoom=(0.5, 2))
     bg[fy:] = np.array(_hsv_color(rng, s=(0, 0.25), v=(0.3, 0.8)), np.float32)*(0.75 + 0.5*floor[..., None])
     return dict(bg=bg.astype(np.float32), gain=float(rng.uniform(0.6, 1.3)), gamma=float(rng.uniform(0.8, 1.25)),
-                cast=rng.uniform(0.8, 1.2, 3).astype(np.float32), blur=float(rng.choice([0.3, 0.6, 1.0, 1.4])),
-                lowres=float(rng.choice([1.0, 1.0, 0.7, 0.5])), noise=float(rng.uniform(2, 7)),
-                quality=int(rng.integers(55, 95)), scale=(0.78, 0.97))
+                cast=rng.uniform(0.8, 1.2, 3).astype(np.float32), blur=float(rng.choice([0.2, 0.35, 0.5, 0.8])),
+                lowres=float(rng.choice([1.0, 1.0, 1.0, 0.75])), noise=float(rng.uniform(2, 7)),
+                quality=int(rng.integers(55, 95)), scale=(0.88, 1.0))   # people fill a detector's box
 
 # %% ../nbs/00_data.ipynb #eac85e8b
 _VIEWS = ('front', 'back', 'left', 'right')

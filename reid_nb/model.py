@@ -125,6 +125,29 @@ class ReIDNet(nn.Module):
             return (bn if self.cfg['triplet_feature'] == 'bn' else feat), logits
         return F.normalize(bn.float(), dim=1)
 
+    def freeze(self, blocks:int=0, # the backbone's stem and first `blocks` blocks keep their weights and statistics
+               bn:bool=False,      # every BatchNorm of the backbone keeps its running statistics (as pretrained)
+              ) -> 'ReIDNet':
+        "Keep part of the backbone as it is while the rest trains: no gradient there, BatchNorm statistics fixed."
+        stages = getattr(self.backbone, 'blocks', None)
+        if blocks and stages is None:
+            raise ValueError(f"freeze_blocks={blocks}: backbone {self.cfg['backbone']!r} has no `blocks` "
+                             "(timm's EfficientNet and MobileNet families have)")
+        if not 0 <= blocks <= len(stages or ()):
+            raise ValueError(f"freeze_blocks={blocks}: backbone {self.cfg['backbone']!r} has {len(stages or ())} blocks")
+        stem = [getattr(self.backbone, n) for n in ('conv_stem', 'bn1') if blocks and hasattr(self.backbone, n)]
+        frozen = stem + list(stages[:blocks] if blocks else [])
+        for m in frozen: m.requires_grad_(False)
+        fixed = self.backbone.modules() if bn else (x for f in frozen for x in f.modules())
+        self._fixed_stats = [m for m in fixed if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        return self.train(self.training)
+
+    def train(self, mode:bool=True):
+        "`nn.Module.train`, except that BatchNorm layers `freeze` fixed stay in eval mode (their statistics stay put)."
+        super().train(mode)
+        for m in getattr(self, '_fixed_stats', ()): m.train(False)
+        return self
+
 # %% ../nbs/02_model.ipynb #bf2d236b
 def input_norm(model:nn.Module) -> tuple:
     "`(mean, std)` the model's inputs are normalised with (ImageNet's for a model without a `cfg`)."

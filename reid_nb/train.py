@@ -70,6 +70,8 @@ class TrainConfig:
     output_stride:int=16 # backbone downsampling: 16 (last stage dilated, not strided: a 2x2 larger final map) or 32
     backbone_lr:float=1. # the pretrained backbone's lr as a fraction of `lr` (the new head learns at `lr`)
     freeze_backbone_epochs:int=0 # first epochs with the backbone's lr at 0 (only the head learns)
+    freeze_blocks:int=0 # the backbone's stem and first N blocks keep their pretrained weights (EfficientNet-style)
+    freeze_bn:bool=False # the backbone's BatchNorm layers keep their pretrained statistics (for synthetic data)
     amp:bool=True # mixed precision on CUDA: bf16 where supported, else fp16 with a GradScaler
     channels_last:bool=True # NHWC memory layout (faster convolutions: about 1.5x for a training step on CPU too)
     device:str='auto' # 'auto' (cuda if there is one), 'cpu', 'cuda', 'cuda:1', ...
@@ -101,7 +103,7 @@ class TrainConfig:
         need(self.k >= 2, 'k', 'batch-hard mining needs at least 2 images per identity')
         for name in ('batch_size', 'emb_dim', 'test_batch_size'):
             need(getattr(self, name) >= 1, name, 'must be at least 1')
-        for name in ('num_workers', 'min_steps', 'eval_every', 'freeze_backbone_epochs', 'max_batches_per_epoch',
+        for name in ('num_workers', 'min_steps', 'eval_every', 'freeze_backbone_epochs', 'freeze_blocks', 'max_batches_per_epoch',
                      'weight_decay', 'warmup_epochs', 'margin', 'color_jitter'):
             need(getattr(self, name) >= 0, name, 'must be at least 0')
         need(self.lr > 0, 'lr', 'must be more than 0')
@@ -166,7 +168,7 @@ def lr_factor(it:int,                  # optimizer steps done so far
 # %% ../nbs/03_train.ipynb #f9fb8e54
 def make_optimizer(model, cfg:TrainConfig, iters_per_epoch:int):
     "Adam over two groups (backbone at lr·backbone_lr, head at lr), a per-step `LambdaLR` (backbone 0 while frozen)."
-    bb = [p for n, p in model.named_parameters() if n.startswith('backbone.')]
+    bb = [p for n, p in model.named_parameters() if n.startswith('backbone.') and p.requires_grad]   # not frozen
     head = [p for n, p in model.named_parameters() if not n.startswith('backbone.')]
     opt = torch.optim.Adam([dict(params=bb, lr=cfg.lr*cfg.backbone_lr), dict(params=head)], lr=cfg.lr,
                            weight_decay=cfg.weight_decay)
@@ -447,8 +449,9 @@ def build_model(cfg:TrainConfig, num_train_pids:int) -> ReIDNet:
     pre = None if cfg.pretrained.lower() in ('', 'none') else cfg.pretrained
     n_cls = num_train_pids if cfg.mode == 'pk' and cfg.id_loss else None
     kw = {} if cfg.output_stride == 32 else dict(output_stride=cfg.output_stride)   # timm: dilate the last stage
-    return ReIDNet(cfg.backbone, cfg.emb_dim, pretrained=pre, num_classes=n_cls, pool=cfg.pool,
-                   triplet_feature=cfg.triplet_feature, backbone_kwargs=kw)
+    model = ReIDNet(cfg.backbone, cfg.emb_dim, pretrained=pre, num_classes=n_cls, pool=cfg.pool,
+                    triplet_feature=cfg.triplet_feature, backbone_kwargs=kw)
+    return model.freeze(cfg.freeze_blocks, cfg.freeze_bn) if cfg.freeze_blocks or cfg.freeze_bn else model
 
 # %% ../nbs/03_train.ipynb #2ddd2850
 def amp_setup(amp:bool, device:torch.device) -> tuple:
@@ -535,9 +538,10 @@ def plot_curves(records:list, path=None):
 # %% ../nbs/03_train.ipynb #fb0d00ec
 # what a resumed run cannot change: the model, the images it sees, the batches and the steps per epoch
 _RESUME_FIXED = ('mode', 'p', 'k', 'batch_size', 'size', 'backbone', 'emb_dim', 'pretrained', 'pool', 'id_loss',
-                 'triplet_feature', 'seed', 'min_steps', 'max_batches_per_epoch', 'output_stride', 'backbone_lr')
+                 'triplet_feature', 'seed', 'min_steps', 'max_batches_per_epoch', 'output_stride', 'backbone_lr',
+                 'freeze_blocks', 'freeze_bn')
 # fields added after a run may have started, with the value that run had (a checkpoint without them means this)
-_FIELDS_BEFORE = dict(output_stride=32, backbone_lr=1.)
+_FIELDS_BEFORE = dict(output_stride=32, backbone_lr=1., freeze_blocks=0, freeze_bn=False)
 
 def save_state(path, model, opt, sched, scaler, epoch:int, cfg:TrainConfig, rec:dict, best_map:float, **extra):
     "Atomically write all that `resume_from` needs to go on exactly where epoch `epoch` ended."
@@ -740,8 +744,8 @@ def steps_done(ckpt) -> int|None:
 
 # %% ../nbs/03_train.ipynb #57cd82e9
 def run_demo(out:str='reid_nb_demo',   # folder for the data set, the run and the figures
-             epochs:int=12,            # training epochs
-             n_train_ids:int=48,       # synthetic training identities
+             epochs:int=4,             # training epochs (600 people: 169 steps each)
+             n_train_ids:int=600,      # synthetic training identities
              n_test_ids:int=32,        # synthetic query/gallery identities
              size:tuple=(128, 64),     # height, width (the synthetic crops are 128x64, like Market-1501's)
              backbone:str='tf_efficientnet_lite0', # timm backbone
@@ -749,7 +753,7 @@ def run_demo(out:str='reid_nb_demo',   # folder for the data set, the run and th
              min_steps:int=600,        # optimizer steps at least (`TrainConfig.min_steps`)
              seed:int=0,               # seed of the data and of the run
              hard:bool=False,          # the camera-dominated synthetic variant
-             style:str='cartoon',      # synthetic people: 'cartoon' or 'photo' (`make_synthetic_market`)
+             style:str='photo',        # synthetic people: 'photo' or 'cartoon' (`make_synthetic_market`)
              num_workers:int=1,        # DataLoader workers
              device:str='auto',        # 'auto', 'cpu', 'cuda', ...
              progress:bool=True,       # progress bars
@@ -763,12 +767,16 @@ def run_demo(out:str='reid_nb_demo',   # folder for the data set, the run and th
             raise FileExistsError(errno.EEXIST, f"holds files already (a demo?): --overwrite moves them aside to "
                                                 f"{out.name}.N/, or choose another --out", str(out))
         print(f"moved the previous contents of {out} to {move_aside(out, keep=())}")
+    # many people, each seen by 2-3 cameras 2-4 times: what transfers to real photographs is variety of people
     counts = make_synthetic_market(out/'data', n_train_ids=n_train_ids, n_test_ids=n_test_ids, seed=seed, hard=hard,
-                                   style=style)
-    # output stride 32: on 2 CPU cores the default 16 makes the demo's steps about 1.9x slower (~10 min instead of ~5.5)
+                                   style=style, train_per_cam=(2, 4), cams_per_id=(2, 3))
+    # output stride 32: on 2 CPU cores the default 16 makes the demo's steps about 1.9x slower.
+    # The stem and first 4 blocks keep their ImageNet weights, every backbone BatchNorm its ImageNet statistics:
+    # on real photographs this scores 9.8% mAP against 7.7% when all of it trains (00_data), and steps are faster
     cfg = TrainConfig(data=str(out/'data'), out=str(out/'run'), epochs=epochs, p=8, k=4, size=size, backbone=backbone,
                       pretrained=pretrained, min_steps=min_steps, eval_every=max(epochs//4, 1), eval_at_start=True,
-                      num_workers=num_workers, seed=seed, device=device, progress=progress, output_stride=32)
+                      num_workers=num_workers, seed=seed, device=device, progress=progress, output_stride=32,
+                      freeze_blocks=4 if backbone.startswith(('tf_efficientnet', 'efficientnet')) else 0, freeze_bn=True)
     res = train(cfg)
     before = read_metrics(out/'run'/'metrics.jsonl')[0]
     keys = ('rank1', 'rank5', 'rank10', 'mAP')

@@ -40,12 +40,17 @@ def test_train_cli_bad_folder_fails_before_training(tmp_path):
     assert not (tmp_path/'run').exists()
 
 def test_demo_cli_short(tmp_path):
-    "One epoch only (the full demo, 12 epochs, is the `#| slow` cell of 03_train): the command's outputs are all there."
-    r = subprocess.run([script('reid_nb_demo'), '--out', str(tmp_path/'demo'), '--epochs', '1', '--min_steps', '4'], env=ENV,
+    "One short epoch (24 people; the full demo is the `#| slow` cell of 03_train): the command's outputs are all there."
+    r = subprocess.run([script('reid_nb_demo'), '--out', str(tmp_path/'demo'), '--epochs', '1', '--min_steps', '4',
+                        '--n_train_ids', '24'], env=ENV,
                        capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
     assert 'before training' in r.stdout and 'after training' in r.stdout and 'Rank-1' in r.stdout
     assert 'tf_efficientnet_lite0 (imagenet weights)' in r.stdout and 'triplet (cosine)' in r.stdout   # the seed's model family
+    assert 'data: 24 training ids' in r.stdout
+    cfg = torch.load(tmp_path/'demo'/'run'/'last.pth', weights_only=False)['config']
+    assert (cfg['freeze_blocks'], cfg['freeze_bn']) == (4, True)      # the demo keeps ImageNet's early blocks and statistics
+    assert json.loads((tmp_path/'demo'/'data'/'synthetic.json').read_text())['args']['style'] == 'photo'
     for f in ('run/curves.png', 'ranked.png', 'run/best.pth', 'run/metrics.jsonl', 'data/query'):
         assert (tmp_path/'demo'/f).exists(), f
 

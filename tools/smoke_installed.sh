@@ -23,11 +23,11 @@ done
 set +e; reid_nb_eval --data nowhere --ckpt nothing.pth 2> err.txt; rc=$?; set -e
 [ "$rc" = 2 ] && [ "$(wc -l < err.txt)" = 1 ] && grep -q '^reid_nb_eval: error: ' err.txt || { echo "FAIL: bad input gave rc=$rc:"; cat err.txt; exit 1; }
 echo "ok: a mistake is one line and exit 2: $(cat err.txt)"
-reid_nb_demo --out demo --epochs 1 --min_steps 4 --num-workers 0 > demo.log 2>&1 || { cat demo.log; exit 1; }   # either spelling
+reid_nb_demo --out demo --epochs 1 --min_steps 4 --n_train_ids 24 --num-workers 0 > demo.log 2>&1 || { cat demo.log; exit 1; }   # either spelling
 grep -q 'tf_efficientnet_lite0' demo.log
 grep -q 'after training' demo.log
 grep -q "Next:" demo.log
-echo "ok: reid_nb_demo (1 epoch, at least 4 steps): $(grep 'after training' demo.log)"
+echo "ok: reid_nb_demo (24 people, 1 epoch, at least 4 steps): $(grep 'after training' demo.log)"
 rm -rf demo/data/bounding_box_train   # evaluation needs only query/ and bounding_box_test/
 reid_nb_eval --data demo/data --ckpt demo/run/best.pth --json eval.json --size 128 64 --num_workers 0 --backend onnxruntime > /dev/null   # ONNX Runtime: a runtime dependency
 python -c "import json; r = json.load(open('eval.json')); assert 0 <= r['mAP'] <= 1, r; print('ok: reid_nb_eval: mAP', r['mAP'])"
