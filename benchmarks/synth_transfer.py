@@ -3,12 +3,16 @@
 For each variant: `reid_nb_demo --out OUT/VARIANT [options]` (the main job, as a user runs it), then `reid_nb_eval` of
 the checkpoint the demo hands the user (`run/best.pth`) on (a) the demo's own synthetic test set, (b) one fixed
 synthetic test set of the cartoon generator (seed 21; no variant trains on it) and (c) the real data set `--real`
-(Market-1501 layout; skipped with a message when absent). A variant is a name, then options joined by '-':
+(Market-1501 layout; skipped with a message when absent). A variant is a style, then options joined by '-' (what
+it does not name keeps the demo's default):
 
-    cartoon                    the demo's default data           photo            style='photo' people
-    photo-ids300               300 training identities           cartoon-hard     the camera-dominated variant
+    photo                      the demo's defaults           cartoon          cartoon people
+    photo-ids48                48 training identities        photo-hard       the camera-dominated variant
+    photo-fr0-nofbn            the whole backbone trains, BatchNorm statistics included
+    photo-e8                   8 epochs                      photo-steps1000  at least 1000 optimizer steps
+    photo-os16                 output stride 16
 
-    python benchmarks/synth_transfer.py --real ../shared/data/cuhk01 --variants cartoon photo photo-ids300
+    python benchmarks/synth_transfer.py --real ../shared/data/cuhk01 --variants photo photo-fr0-nofbn cartoon
 """
 import argparse, json, os, re, sys, tempfile
 for _k, _v in dict(NO_ALBUMENTATIONS_UPDATE='1', HF_HUB_OFFLINE='1', MPLBACKEND='Agg').items(): os.environ.setdefault(_k, _v)
@@ -16,13 +20,17 @@ from pathlib import Path
 from real_data import command, run   # this folder's real_data.py: the commands, run as a user would
 
 def demo_args(variant:str) -> list:
-    "'photo-ids300' -> ['--style', 'photo', '--n_train_ids', '300']."
+    "'photo-ids300-fr0' -> ['--style', 'photo', '--n_train_ids', '300', '--freeze_blocks', '0']."
     style, *opts = variant.split('-')
     args = ['--style', style]
     for o in opts:
         if o == 'hard': args.append('--hard')
+        elif o == 'nofbn': args.append('--no-freeze_bn')
         elif m := re.fullmatch(r'ids(\d+)', o): args += ['--n_train_ids', m.group(1)]
         elif m := re.fullmatch(r'steps(\d+)', o): args += ['--min_steps', m.group(1)]
+        elif m := re.fullmatch(r'fr(\d+)', o): args += ['--freeze_blocks', m.group(1)]
+        elif m := re.fullmatch(r'e(\d+)', o): args += ['--epochs', m.group(1)]
+        elif m := re.fullmatch(r'os(\d+)', o): args += ['--output_stride', m.group(1)]
         else: sys.exit(f"unknown option {o!r} in {variant!r}")
     return args
 
@@ -33,7 +41,7 @@ def score(data:Path, ckpt:Path, js:Path) -> dict:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument('--variants', nargs='+', default=['cartoon', 'photo'])
+    ap.add_argument('--variants', nargs='+', default=['photo', 'photo-fr0-nofbn', 'cartoon'])
     ap.add_argument('--real', default=None, help='a real data set in the Market-1501 layout')
     ap.add_argument('--seed', type=int, default=0, help='reid_nb_demo --seed')
     ap.add_argument('--out', default=None, help='work folder; finished demos there are reused')

@@ -754,6 +754,9 @@ def run_demo(out:str='reid_nb_demo',   # folder for the data set, the run and th
              seed:int=0,               # seed of the data and of the run
              hard:bool=False,          # the camera-dominated synthetic variant
              style:str='photo',        # synthetic people: 'photo' or 'cartoon' (`make_synthetic_market`)
+             freeze_blocks:int|None=None, # backbone stem + first N blocks kept at ImageNet's; None: 4 for EfficientNets
+             freeze_bn:bool=True,      # the backbone's BatchNorm layers keep ImageNet's statistics
+             output_stride:int=32,     # 32 (fast), or 16: better on real photographs, each step about 1.9x slower
              num_workers:int=1,        # DataLoader workers
              device:str='auto',        # 'auto', 'cpu', 'cuda', ...
              progress:bool=True,       # progress bars
@@ -770,13 +773,13 @@ def run_demo(out:str='reid_nb_demo',   # folder for the data set, the run and th
     # many people, each seen by 2-3 cameras 2-4 times: what transfers to real photographs is variety of people
     counts = make_synthetic_market(out/'data', n_train_ids=n_train_ids, n_test_ids=n_test_ids, seed=seed, hard=hard,
                                    style=style, train_per_cam=(2, 4), cams_per_id=(2, 3))
-    # output stride 32: on 2 CPU cores the default 16 makes the demo's steps about 1.9x slower.
     # The stem and first 4 blocks keep their ImageNet weights, every backbone BatchNorm its ImageNet statistics:
-    # on real photographs this scores 9.8% mAP against 7.7% when all of it trains (00_data), and steps are faster
+    # the model meets real photographs with the filters and statistics of real photographs (00_data measures it)
+    if freeze_blocks is None: freeze_blocks = 4 if backbone.startswith(('tf_efficientnet', 'efficientnet')) else 0
     cfg = TrainConfig(data=str(out/'data'), out=str(out/'run'), epochs=epochs, p=8, k=4, size=size, backbone=backbone,
                       pretrained=pretrained, min_steps=min_steps, eval_every=max(epochs//4, 1), eval_at_start=True,
-                      num_workers=num_workers, seed=seed, device=device, progress=progress, output_stride=32,
-                      freeze_blocks=4 if backbone.startswith(('tf_efficientnet', 'efficientnet')) else 0, freeze_bn=True)
+                      num_workers=num_workers, seed=seed, device=device, progress=progress, output_stride=output_stride,
+                      freeze_blocks=freeze_blocks, freeze_bn=freeze_bn)
     res = train(cfg)
     before = read_metrics(out/'run'/'metrics.jsonl')[0]
     keys = ('rank1', 'rank5', 'rank10', 'mAP')
