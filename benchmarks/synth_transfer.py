@@ -8,11 +8,11 @@ it does not name keeps the demo's default):
 
     photo                      the demo's defaults           cartoon          cartoon people
     photo-ids48                48 training identities        photo-hard       the camera-dominated variant
-    photo-fr0-nofbn            the whole backbone trains, BatchNorm statistics included
+    photo-fr0                  the whole backbone trains     photo-fbn        BatchNorms keep ImageNet's statistics
     photo-e8                   8 epochs                      photo-steps1000  at least 1000 optimizer steps
     photo-os16                 output stride 16
 
-    python benchmarks/synth_transfer.py --real ../shared/data/cuhk01 --variants photo photo-fr0-nofbn cartoon
+    python benchmarks/synth_transfer.py --real ../shared/data/cuhk01 --variants photo photo-fr0 photo-fbn-os16
 """
 import argparse, json, os, re, sys, tempfile
 for _k, _v in dict(NO_ALBUMENTATIONS_UPDATE='1', HF_HUB_OFFLINE='1', MPLBACKEND='Agg').items(): os.environ.setdefault(_k, _v)
@@ -25,7 +25,7 @@ def demo_args(variant:str) -> list:
     args = ['--style', style]
     for o in opts:
         if o == 'hard': args.append('--hard')
-        elif o == 'nofbn': args.append('--no-freeze_bn')
+        elif o == 'fbn': args.append('--freeze_bn')
         elif m := re.fullmatch(r'ids(\d+)', o): args += ['--n_train_ids', m.group(1)]
         elif m := re.fullmatch(r'steps(\d+)', o): args += ['--min_steps', m.group(1)]
         elif m := re.fullmatch(r'fr(\d+)', o): args += ['--freeze_blocks', m.group(1)]
@@ -41,7 +41,7 @@ def score(data:Path, ckpt:Path, js:Path) -> dict:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument('--variants', nargs='+', default=['photo', 'photo-fr0-nofbn', 'cartoon'])
+    ap.add_argument('--variants', nargs='+', default=['photo', 'photo-fr0', 'cartoon-fr0'])
     ap.add_argument('--real', default=None, help='a real data set in the Market-1501 layout')
     ap.add_argument('--seed', type=int, default=0, help='reid_nb_demo --seed')
     ap.add_argument('--out', default=None, help='work folder; finished demos there are reused')

@@ -236,10 +236,10 @@ def demo_parser() -> Parser:
     p.add_argument('--freeze_blocks', type=int_at_least(0), default=None,
                    help="the backbone's stem and first N blocks keep their ImageNet weights (default: 4 for EfficientNets, "
                         "else 0)")
-    p.add_argument('--freeze_bn', action=argparse.BooleanOptionalAction, default=True,
-                   help="the backbone's BatchNorm layers keep their ImageNet statistics")
+    p.add_argument('--freeze_bn', action=argparse.BooleanOptionalAction, default=False,
+                   help="all of the backbone's BatchNorm layers keep their ImageNet statistics")
     p.add_argument('--output_stride', type=int, choices=(16, 32), default=32,
-                   help='16: better on real photographs (+1.7 mAP points on CUHK01), each step about 1.9x slower')
+                   help='16: better on real photographs (00_data), each step about 1.9x slower')
     p.add_argument('--backbone', default='tf_efficientnet_lite0', help='timm backbone')
     p.add_argument('--pretrained', default='imagenet', help="backbone weights: 'imagenet', a weights file, or 'none'")
     add_shared(p, 'size', default=(128, 64))

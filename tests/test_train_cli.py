@@ -49,7 +49,7 @@ def test_demo_cli_short(tmp_path):
     assert 'tf_efficientnet_lite0 (imagenet weights)' in r.stdout and 'triplet (cosine)' in r.stdout   # the seed's model family
     assert 'data: 24 training ids' in r.stdout
     cfg = torch.load(tmp_path/'demo'/'run'/'last.pth', weights_only=False)['config']
-    assert (cfg['freeze_blocks'], cfg['freeze_bn']) == (4, True)      # the demo keeps ImageNet's early blocks and statistics
+    assert (cfg['freeze_blocks'], cfg['freeze_bn']) == (4, False)     # the demo keeps ImageNet's early blocks as they are
     assert json.loads((tmp_path/'demo'/'data'/'synthetic.json').read_text())['args']['style'] == 'photo'
     for f in ('run/curves.png', 'ranked.png', 'run/best.pth', 'run/metrics.jsonl', 'data/query'):
         assert (tmp_path/'demo'/f).exists(), f
