@@ -135,8 +135,8 @@ class ReIDNet(nn.Module):
                              "(timm's EfficientNet and MobileNet families have)")
         if not 0 <= blocks <= len(stages or ()):
             raise ValueError(f"freeze_blocks={blocks}: backbone {self.cfg['backbone']!r} has {len(stages or ())} blocks")
-        stem = [getattr(self.backbone, n) for n in ('conv_stem', 'bn1') if blocks and hasattr(self.backbone, n)]
-        frozen = stem + list(stages[:blocks] if blocks else [])
+        stem = [getattr(self.backbone, n) for n in ('conv_stem', 'bn1') if hasattr(self.backbone, n)]
+        frozen = stem + list(stages[:blocks]) if blocks else []
         for m in frozen: m.requires_grad_(False)
         fixed = self.backbone.modules() if bn else (x for f in frozen for x in f.modules())
         self._fixed_stats = [m for m in fixed if isinstance(m, nn.modules.batchnorm._BatchNorm)]

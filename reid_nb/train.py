@@ -103,8 +103,8 @@ class TrainConfig:
         need(self.k >= 2, 'k', 'batch-hard mining needs at least 2 images per identity')
         for name in ('batch_size', 'emb_dim', 'test_batch_size'):
             need(getattr(self, name) >= 1, name, 'must be at least 1')
-        for name in ('num_workers', 'min_steps', 'eval_every', 'freeze_backbone_epochs', 'freeze_blocks', 'max_batches_per_epoch',
-                     'weight_decay', 'warmup_epochs', 'margin', 'color_jitter'):
+        for name in ('num_workers', 'min_steps', 'eval_every', 'freeze_backbone_epochs', 'freeze_blocks',
+                     'max_batches_per_epoch', 'weight_decay', 'warmup_epochs', 'margin', 'color_jitter'):
             need(getattr(self, name) >= 0, name, 'must be at least 0')
         need(self.lr > 0, 'lr', 'must be more than 0')
         need(self.backbone_lr >= 0, 'backbone_lr', 'must be at least 0')
@@ -451,7 +451,7 @@ def build_model(cfg:TrainConfig, num_train_pids:int) -> ReIDNet:
     kw = {} if cfg.output_stride == 32 else dict(output_stride=cfg.output_stride)   # timm: dilate the last stage
     model = ReIDNet(cfg.backbone, cfg.emb_dim, pretrained=pre, num_classes=n_cls, pool=cfg.pool,
                     triplet_feature=cfg.triplet_feature, backbone_kwargs=kw)
-    return model.freeze(cfg.freeze_blocks, cfg.freeze_bn) if cfg.freeze_blocks or cfg.freeze_bn else model
+    return model.freeze(cfg.freeze_blocks, cfg.freeze_bn)
 
 # %% ../nbs/03_train.ipynb #2ddd2850
 def amp_setup(amp:bool, device:torch.device) -> tuple:
