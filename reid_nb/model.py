@@ -16,12 +16,12 @@ import timm
 from fastcore.basics import patch
 from tqdm.auto import tqdm
 
-from .data import ReIDDataset, reid_collate, test_tfms, IMAGENET_MEAN, IMAGENET_STD
+from .data import ReIDDataset, Sample, reid_collate, test_tfms, IMAGENET_MEAN, IMAGENET_STD
 
 # %% auto #0
 __all__ = ['GeM', 'AvgPool', 'ReIDNet', 'input_norm', 'PretrainedWeightsError', 'LoadReport', 'weights_file_kind', 'map_in_order',
-           'packaged_weights', 'load_pretrained', 'Features', 'extract_features', 'CheckpointError', 'make_folder',
-           'atomic_path', 'atomic_write', 'atomic_torch_save', 'atomic_write_text', 'save_checkpoint',
+           'packaged_weights', 'load_pretrained', 'Features', 'extract_features', 'adapt_batchnorm', 'CheckpointError',
+           'make_folder', 'atomic_path', 'atomic_write', 'atomic_torch_save', 'atomic_write_text', 'save_checkpoint',
            'restore_checkpoint', 'load_checkpoint', 'load_model', 'export_onnx', 'onnx_cache_dir', 'model_fingerprint',
            'ort_session']
 
@@ -526,6 +526,48 @@ def extract_features(model:nn.Module,    # a `ReIDNet` (or any model returning (
     paths = [str(samples[i].path) for i in idx] if samples is not None else [str(i) for i in idx]
     return Features(torch.cat(feats), torch.cat(pids).numpy().astype(np.int64),
                     torch.cat(camids).numpy().astype(np.int64), paths)
+
+# %% ../nbs/02_model.ipynb #5ee71b44
+def adapt_batchnorm(model:nn.Module,      # a `ReIDNet` (changed in place: only BatchNorm running statistics)
+                    images:Sequence,      # image files or `Sample`s from the new cameras (labels are not used)
+                    size:tuple=(256, 128), # height, width fed to the model (normalised by `input_norm(model)`)
+                    batch_size:int=64,    # images per forward pass (more: better statistics per batch)
+                    device=None,          # default: where the model is
+                    num_workers:int=0,    # DataLoader worker processes decoding images
+                    progress:bool=True,   # show a progress bar
+                   ) -> int:              # how many images were used (unreadable ones are left out, with a warning)
+    "AdaBN: every BatchNorm's running mean and variance re-estimated on unlabelled images; the weights stay."
+    samples = [x if isinstance(x, Sample) else Sample(str(x), 0, 0) for x in images]
+    if len(samples) < 2:
+        raise ValueError(f"adapt_batchnorm: needs at least 2 images to estimate statistics, got {len(samples)}")
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not bns: raise ValueError(f"adapt_batchnorm: {type(model).__name__} has no BatchNorm layer to adapt")
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    bs = max(2, int(batch_size))
+    sizes = [bs]*(len(samples)//bs) + ([len(samples) % bs] if len(samples) % bs else [])
+    if sizes[-1] == 1: sizes[-2:] = [sizes[-2] + 1] if len(sizes) > 1 else [1]   # no batch of 1 (BatchNorm1d needs 2)
+    starts = np.cumsum([0] + sizes[:-1]).tolist()
+    dl = torch.utils.data.DataLoader(ReIDDataset(samples, test_tfms(size, *input_norm(model)), skip_bad=True), num_workers=num_workers,
+                                     batch_sampler=[list(range(a, a + n)) for a, n in zip(starts, sizes)],
+                                     collate_fn=reid_collate, worker_init_fn=_worker_init if num_workers else None)
+    was_training, momenta, used = model.training, [m.momentum for m in bns], 0
+    model.eval()
+    for m in bns: m.reset_running_stats(); m.train()
+    try:
+        with torch.no_grad():
+            for batch in tqdm(dl, desc='adapt BatchNorm', disable=not progress, leave=False, total=len(sizes)):
+                if batch is None or len(batch[0]) < 2: continue   # unreadable images (a batch of 1 cannot count)
+                n = len(batch[0])
+                for m in bns: m.momentum = n/(used + n)   # running statistics: the mean over images, not batches
+                model(batch[0].to(device))
+                used += n
+    finally:
+        for m, mo in zip(bns, momenta): m.momentum = mo
+        model.train(was_training)
+    if used < 2: raise ValueError(f"adapt_batchnorm: fewer than 2 of the {len(samples)} images could be read")
+    if used < len(samples):
+        warnings.warn(f"adapt_batchnorm: {len(samples) - used} of {len(samples)} images unreadable and left out")
+    return used
 
 # %% ../nbs/02_model.ipynb #6ecedf50
 class CheckpointError(RuntimeError):

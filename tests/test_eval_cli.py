@@ -132,3 +132,18 @@ def test_untrained_backbone_without_checkpoint(setup, tmp_path):
     assert a['mAP'] == b['mAP'] and a['cmc'] == b['cmc']                # the head is drawn with --seed
     assert a['ckpt'] is None and a['train_set'] == 'untrained (tf_efficientnet_lite0, imagenet)'
     assert a['num_query'] == counts['query_images'] and 0 < a['mAP'] <= 1
+
+def test_adapt_bn(setup, tmp_path, capsys):
+    "--adapt_bn: BatchNorm statistics re-estimated on the named images before scoring; the JSON says on how many."
+    from reid_nb.data import Market1501
+    root, counts = setup
+    before = (root/'model.pth').read_bytes()
+    r = run_cli('--data', root/'market', '--ckpt', root/'model.pth', '--adapt_bn', 'train', '--json', tmp_path/'a.json',
+                '--device', 'cpu')
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = json.loads((tmp_path/'a.json').read_text())
+    assert (res['adapt_bn'], res['adapted_images']) == ('train', len(Market1501(root/'market').train))
+    assert f"BatchNorm adapted on {res['adapted_images']} images (train)" in r.stdout
+    assert (root/'model.pth').read_bytes() == before                       # the checkpoint is not changed
+    _one_line_error(run_inproc(capsys, data=root/'market', ckpt=root/'model.pth', adapt_bn=str(tmp_path/'none')),
+                    'none', "expected 'train', 'test' or a folder")
