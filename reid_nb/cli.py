@@ -239,7 +239,8 @@ def demo_parser() -> Parser:
     p.add_argument('--freeze_bn', action=argparse.BooleanOptionalAction, default=False,
                    help="all of the backbone's BatchNorm layers keep their ImageNet statistics")
     p.add_argument('--output_stride', type=int, choices=(16, 32), default=32,
-                   help='16: better on real photographs (00_data), each step about 1.9x slower')
+                   help='16: a 2x larger final map, each step about 1.9x slower (00_data: on real photographs, '
+                        'no gain beyond the spread between seeds)')
     p.add_argument('--backbone', default='tf_efficientnet_lite0', help='timm backbone')
     p.add_argument('--pretrained', default='imagenet', help="backbone weights: 'imagenet', a weights file, or 'none'")
     add_shared(p, 'size', default=(128, 64))
@@ -298,9 +299,9 @@ def eval_parser() -> Parser:
     add_shared(p, 'metric')
     p.add_argument('--rerank', action='store_true', help='k-reciprocal re-ranking')
     p.add_argument('--flip', action='store_true', help='average each embedding with that of the mirrored image')
-    p.add_argument('--adapt_bn', metavar='WHERE', help="first re-estimate the model's BatchNorm statistics on unlabelled "
-                   "images of the test cameras (AdaBN): 'train' (the set's training split), 'test' (the query and gallery "
-                   "images) or a folder of crops; the checkpoint is not changed (default: none)")
+    p.add_argument('--adapt_bn', metavar='WHERE', help="first re-estimate the model's BatchNorm statistics on "
+                   "unlabelled images of the test cameras (AdaBN): 'train' (the set's training split), 'test' (the "
+                   "query and gallery images) or a folder of crops; the checkpoint is not changed (default: none)")
     p.add_argument('--json', help='write the metrics to this JSON file (default: none: not written)')
     p.add_argument('--plot', help='save the CMC curve to this image file (default: none: not saved)')
     add_shared(p, 'size', help='image height and width (default: the size the checkpoint was trained at; '
@@ -321,8 +322,8 @@ def _run_eval(a):
                           num_workers=a.num_workers, device=None if a.device == 'auto' else a.device, backend=a.backend,
                           size=tuple(a.size) if a.size else None, progress=sys.stderr.isatty())
     print(format_results(res))
-    settings = ('metric', 'backend', 'rerank', 'flip', 'adapt_bn', 'adapted_images', 'size', 'ckpt', 'data', 'train_set',
-                'test_set')
+    settings = ('metric', 'backend', 'rerank', 'flip', 'adapt_bn', 'adapted_images', 'size', 'ckpt', 'data',
+                'train_set', 'test_set')
     out = {k: res[k] for k in JSON_KEYS + settings}
     out['cmc'] = [round(float(v), 6) for v in res['cmc']]
     if a.json:

@@ -231,7 +231,7 @@ def _trained_on(ck:dict) -> str:
 _IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp')
 
 def _adaptation_images(data, adapt_bn:str, ds) -> list:
-    "The unlabelled images `adapt_bn` names: this set's 'train' split, its 'test' images (query + gallery), or a folder's."
+    "The unlabelled images `adapt_bn` names: the set's 'train' split, its 'test' images (query, gallery) or a folder's."
     if adapt_bn == 'test': return [s.path for s in ds.query + ds.gallery]
     if adapt_bn == 'train':
         train = load_dataset(data, splits=('train',)).train

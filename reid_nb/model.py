@@ -540,17 +540,19 @@ def adapt_batchnorm(model:nn.Module,      # a `ReIDNet` (changed in place: only 
     samples = [x if isinstance(x, Sample) else Sample(str(x), 0, 0) for x in images]
     if len(samples) < 2:
         raise ValueError(f"adapt_batchnorm: needs at least 2 images to estimate statistics, got {len(samples)}")
-    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
     if not bns: raise ValueError(f"adapt_batchnorm: {type(model).__name__} has no BatchNorm layer to adapt")
     device = torch.device(device) if device is not None else next(model.parameters()).device
     bs = max(2, int(batch_size))
     sizes = [bs]*(len(samples)//bs) + ([len(samples) % bs] if len(samples) % bs else [])
     if sizes[-1] == 1: sizes[-2:] = [sizes[-2] + 1] if len(sizes) > 1 else [1]   # no batch of 1 (BatchNorm1d needs 2)
     starts = np.cumsum([0] + sizes[:-1]).tolist()
-    dl = torch.utils.data.DataLoader(ReIDDataset(samples, test_tfms(size, *input_norm(model)), skip_bad=True), num_workers=num_workers,
+    ds = ReIDDataset(samples, test_tfms(size, *input_norm(model)), skip_bad=True)   # unreadable: left out, named
+    dl = torch.utils.data.DataLoader(ds, num_workers=num_workers,
                                      batch_sampler=[list(range(a, a + n)) for a, n in zip(starts, sizes)],
                                      collate_fn=reid_collate, worker_init_fn=_worker_init if num_workers else None)
     was_training, momenta, used = model.training, [m.momentum for m in bns], 0
+    kept = [{k: v.clone() for k, v in m.state_dict().items()} for m in bns]   # given back if anything fails
     model.eval()
     for m in bns: m.reset_running_stats(); m.train()
     try:
@@ -561,10 +563,13 @@ def adapt_batchnorm(model:nn.Module,      # a `ReIDNet` (changed in place: only 
                 for m in bns: m.momentum = n/(used + n)   # running statistics: the mean over images, not batches
                 model(batch[0].to(device))
                 used += n
+        if used < 2: raise ValueError(f"adapt_batchnorm: fewer than 2 of the {len(samples)} images could be read")
+    except BaseException:
+        for m, sd in zip(bns, kept): m.load_state_dict(sd)
+        raise
     finally:
         for m, mo in zip(bns, momenta): m.momentum = mo
         model.train(was_training)
-    if used < 2: raise ValueError(f"adapt_batchnorm: fewer than 2 of the {len(samples)} images could be read")
     if used < len(samples):
         warnings.warn(f"adapt_batchnorm: {len(samples) - used} of {len(samples)} images unreadable and left out")
     return used
