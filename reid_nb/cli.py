@@ -361,6 +361,9 @@ def search_parser() -> Parser:
                    help='top-k search: exact (torch, chunked) or faiss (flat index)')
     p.add_argument('--skip_bad', action='store_true',
                    help='skip unreadable gallery images (with a warning) instead of stopping')
+    p.add_argument('--adapt_bn', metavar='WHERE', help="first re-estimate the model's BatchNorm statistics on "
+                   "unlabelled crops from your cameras (AdaBN): 'gallery' (the --gallery folder) or a folder; a gallery "
+                   "saved after adapting is searched with the same --adapt_bn (default: none)")
     return p
 
 def _run_search(a):
@@ -373,6 +376,17 @@ def _run_search(a):
     if device == 'auto': device = 'cuda' if torch.cuda.is_available() and a.backend == 'torch' else 'cpu'
     model.to(device)
     gallery = Path(a.gallery).expanduser()
+    if a.adapt_bn:
+        from reid_nb.model import adapt_batchnorm
+        from reid_nb.search import list_images
+        src = gallery if a.adapt_bn == 'gallery' else Path(a.adapt_bn).expanduser()
+        if not src.is_dir():
+            raise ValueError(f"--adapt_bn {a.adapt_bn!r}: " + ("needs --gallery to be a folder of crops (a saved gallery "
+                             "holds no images): give the folder, --adapt_bn FOLDER" if a.adapt_bn == 'gallery' else
+                             "expected 'gallery' or a folder of crops; no such folder"))
+        n = adapt_batchnorm(model, list_images(src), size=size, batch_size=max(a.batch_size, 32), device=device,
+                            progress=sys.stderr.isatty())
+        print(f'BatchNorm adapted on {n} images of {src}')
     kw = dict(size=size, batch_size=a.batch_size, backend=a.backend)
     if gallery.is_dir():
         g = Gallery.from_folder(gallery, model, skip_bad=a.skip_bad, progress=sys.stderr.isatty(), **kw)

@@ -8,7 +8,7 @@ from typing import Sequence
 import numpy as np
 import torch
 from fastcore.basics import patch
-from .data import Sample, read_image, load_dataset
+from .data import Sample, read_image, load_dataset, IMG_EXTS
 from .triplets import _fig_png
 from .model import ReIDNet, load_model, load_checkpoint, adapt_batchnorm
 from .metrics import _as_tensor, distance_matrix, evaluate, evaluate_features, re_rank, score
@@ -228,8 +228,6 @@ def _trained_on(ck:dict) -> str:
     return ' + '.join(map(str, data)) if isinstance(data, list) else str(data or 'unknown')
 
 # %% ../nbs/04_eval.ipynb #f9933eed
-_IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp')
-
 def _adaptation_images(data, adapt_bn:str, ds) -> list:
     "The unlabelled images `adapt_bn` names: the set's 'train' split, its 'test' images (query, gallery) or a folder's."
     if adapt_bn == 'test': return [s.path for s in ds.query + ds.gallery]
@@ -240,8 +238,8 @@ def _adaptation_images(data, adapt_bn:str, ds) -> list:
     folder = Path(adapt_bn).expanduser()
     if not folder.is_dir():
         raise ValueError(f"--adapt_bn {adapt_bn!r}: expected 'train', 'test' or a folder of images; no such folder")
-    imgs = sorted(p for p in folder.rglob('*') if p.suffix.lower() in _IMAGE_EXTS)
-    if len(imgs) < 2: raise ValueError(f"--adapt_bn {adapt_bn!r}: found {len(imgs)} images ({', '.join(_IMAGE_EXTS)}), "
+    imgs = sorted(p for p in folder.rglob('*') if p.suffix.lower() in IMG_EXTS)
+    if len(imgs) < 2: raise ValueError(f"--adapt_bn {adapt_bn!r}: found {len(imgs)} images ({', '.join(IMG_EXTS)}), "
                                        "need at least 2")
     return imgs
 

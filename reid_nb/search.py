@@ -381,7 +381,8 @@ def load(cls:Gallery, path, # a file written by `Gallery.save`
         fp = model_fingerprint(model)
         if g.fingerprint and fp != g.fingerprint:
             raise GalleryError(f"gallery {path} was built by another model (fingerprint {g.fingerprint}, "
-                               f"this model {fp}): rebuild it from the image folder with this model")
+                               f"this model {fp}): rebuild it from the image folder with this model (a gallery "
+                               f"built after BatchNorm adaptation needs the same adaptation first)")
         g.model = model
     if size is not None and g.size is not None and tuple(size) != g.size:
         raise GalleryError(f"gallery {path} was built at image size {g.size}, not {tuple(size)}: "

@@ -218,3 +218,26 @@ def test_search_memory_is_bounded():
     extra = _vm('VmHWM') - start
     print(f'extra peak memory {extra:.0f} MiB (full distance matrix: {200 * 500_000 * 4 / 2**20:.0f} MiB)')
     assert res.indices.shape == (200, 10) and extra < 250
+
+
+def test_cli_adapt_bn(setup, capsys):
+    "--adapt_bn gallery: BatchNorm statistics from the gallery crops first; a gallery saved so is searched the same way."
+    s, tmp = setup, setup['tmp']
+    q = [x.path for x in s['mk'].query[:2]]
+    rc, out, err = run_inproc(capsys, '--ckpt', s['ckpt'], '--gallery', s['crops'], '--query', *q, '--k', 3,
+                              '--adapt_bn', 'gallery', '--save_gallery', tmp/'adapted.pth')
+    assert rc == 0, err
+    lines = out.splitlines()
+    assert lines[0] == f"BatchNorm adapted on {len(s['mk'].gallery)} images of {s['crops']}", lines[0]
+    rc, plain, err = run_inproc(capsys, '--ckpt', s['ckpt'], '--gallery', s['crops'], '--query', *q, '--k', 3)
+    assert rc == 0, err
+    assert plain.splitlines() != lines[2:]                # other statistics: other distances
+    # the saved gallery, searched with the same adaptation: the same results; without it: a clear refusal
+    rc, again, err = run_inproc(capsys, '--ckpt', s['ckpt'], '--gallery', tmp/'adapted.pth', '--query', *q, '--k', 3,
+                                '--adapt_bn', s['crops'])
+    assert rc == 0, err
+    assert again.splitlines()[1:] == lines[2:]
+    for args, expect in (([], 'needs the same adaptation'), (['--adapt_bn', 'gallery'], 'needs --gallery to be a folder'),
+                         (['--adapt_bn', tmp/'nowhere'], "expected 'gallery' or a folder")):
+        rc, out, err = run_inproc(capsys, '--ckpt', s['ckpt'], '--gallery', tmp/'adapted.pth', '--query', *q, *args)
+        assert rc == 2 and len(err.strip().splitlines()) == 1 and expect in err, err
