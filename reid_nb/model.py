@@ -545,7 +545,7 @@ def adapt_batchnorm(model:nn.Module,      # a `ReIDNet` (changed in place: only 
     device = torch.device(device) if device is not None else next(model.parameters()).device
     bs = max(2, int(batch_size))
     sizes = [bs]*(len(samples)//bs) + ([len(samples) % bs] if len(samples) % bs else [])
-    if sizes[-1] == 1: sizes[-2:] = [sizes[-2] + 1] if len(sizes) > 1 else [1]   # no batch of 1 (BatchNorm1d needs 2)
+    if sizes[-1] == 1: sizes[-2:] = [sizes[-2] + 1]   # no batch of 1 (BatchNorm1d needs 2); 2+ images: one before it
     starts = np.cumsum([0] + sizes[:-1]).tolist()
     ds = ReIDDataset(samples, test_tfms(size, *input_norm(model)), skip_bad=True)   # unreadable: left out, named
     dl = torch.utils.data.DataLoader(ds, num_workers=num_workers,
