@@ -378,7 +378,7 @@ def _run_search(a):
     gallery = Path(a.gallery).expanduser()
     if a.adapt_bn:
         from reid_nb.model import adapt_batchnorm
-        from reid_nb.search import list_images
+        from reid_nb.data import list_images
         src = gallery if a.adapt_bn == 'gallery' else Path(a.adapt_bn).expanduser()
         if not src.is_dir():
             raise ValueError(f"--adapt_bn {a.adapt_bn!r}: " + ("needs --gallery to be a folder of crops (a saved gallery "

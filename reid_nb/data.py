@@ -18,9 +18,10 @@ from albumentations.pytorch import ToTensorV2
 # %% auto #0
 __all__ = ['IMG_EXTS', 'MARKET_SPLITS', 'MARKET_ARCHIVE_DIR', 'MARKET_LAYOUT', 'CUHK03_DIR', 'CUHK03_LAYOUT', 'MSMT17_VERSIONS',
            'MSMT17_LISTS', 'MSMT17_LAYOUT', 'IMAGENET_MEAN', 'IMAGENET_STD', 'Sample', 'parse_market_name', 'ReIDData',
-           'Market1501', 'parse_cuhk03_name', 'CUHK03', 'MSMT17', 'load_dataset', 'MultiSource', 'combine_datasets',
-           'make_synthetic_market', 'make_synthetic_msmt17', 'make_synthetic_cuhk03', 'ImageReadError', 'read_image',
-           'train_tfms', 'test_tfms', 'BadItem', 'ReIDDataset', 'reid_collate', 'PKSampler', 'show_batch']
+           'list_images', 'Market1501', 'parse_cuhk03_name', 'CUHK03', 'MSMT17', 'load_dataset', 'MultiSource',
+           'combine_datasets', 'make_synthetic_market', 'make_synthetic_msmt17', 'make_synthetic_cuhk03',
+           'ImageReadError', 'read_image', 'train_tfms', 'test_tfms', 'BadItem', 'ReIDDataset', 'reid_collate',
+           'PKSampler', 'show_batch']
 
 # %% ../nbs/00_data.ipynb #21ae3dce
 def _cv2_fork_safe():
@@ -132,6 +133,15 @@ def _split_top(cands:Sequence[Path], # folders that may hold the Market-style sp
               ) -> Path|None:
     "The first of `cands` holding `bounding_box_train/`, `query/` or `bounding_box_test/`; None if none does."
     return next((c for c in cands if any((c/d).is_dir() for d in MARKET_SPLITS.values())), None)
+
+# %% ../nbs/00_data.ipynb #fa4922d8
+def list_images(folder, # a folder of person crops (searched recursively)
+                exts:tuple=IMG_EXTS, # file name endings counted as images
+               )->list: # sorted paths
+    "All image files under `folder`"
+    folder = Path(folder)
+    if not folder.is_dir(): raise FileNotFoundError(f"gallery folder not found: {folder}")
+    return sorted(p for p in folder.rglob('*') if p.suffix.lower() in exts and p.is_file())
 
 # %% ../nbs/00_data.ipynb #53a2e5ca
 def _find_split_root(root:Path,            # the folder given by the user

@@ -8,7 +8,7 @@ from typing import Sequence
 import numpy as np
 import torch
 from fastcore.basics import patch
-from .data import Sample, read_image, load_dataset, IMG_EXTS
+from .data import Sample, read_image, load_dataset, IMG_EXTS, list_images
 from .triplets import _fig_png
 from .model import ReIDNet, load_model, load_checkpoint, adapt_batchnorm
 from .metrics import _as_tensor, distance_matrix, evaluate, evaluate_features, re_rank, score
@@ -238,7 +238,7 @@ def _adaptation_images(data, adapt_bn:str, ds) -> list:
     folder = Path(adapt_bn).expanduser()
     if not folder.is_dir():
         raise ValueError(f"--adapt_bn {adapt_bn!r}: expected 'train', 'test' or a folder of images; no such folder")
-    imgs = sorted(p for p in folder.rglob('*') if p.suffix.lower() in IMG_EXTS)
+    imgs = list_images(folder)
     if len(imgs) < 2: raise ValueError(f"--adapt_bn {adapt_bn!r}: found {len(imgs)} images ({', '.join(IMG_EXTS)}), "
                                        "need at least 2")
     return imgs

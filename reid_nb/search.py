@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['GALLERY_FORMAT', 'GALLERY_VERSION', 'RERANK_MAX_GALLERY', 'row_norms', 'topk_search', 'preprocess_settings',
-           'embed_images', 'GalleryError', 'list_images', 'ids_from_name', 'SearchResult', 'Gallery', 'import_faiss',
-           'recall_at_k', 'plot_search', 'format_search']
+           'embed_images', 'GalleryError', 'ids_from_name', 'SearchResult', 'Gallery', 'import_faiss', 'recall_at_k',
+           'plot_search', 'format_search']
 
 # %% ../nbs/05_search.ipynb #15d1ee64
 import warnings
@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 from fastcore.basics import patch
-from .data import read_image, ImageReadError, BadItem, parse_market_name, test_tfms, IMG_EXTS
+from .data import read_image, ImageReadError, BadItem, parse_market_name, test_tfms, IMG_EXTS, list_images
 from .model import atomic_torch_save, input_norm, make_folder, model_fingerprint, extract_features
 from .metrics import distance_matrix, re_rank
 from .eval import ranked_figure
@@ -167,15 +167,6 @@ def embed_images(model:torch.nn.Module, # a `ReIDNet` (eval-mode forward gives t
 # %% ../nbs/05_search.ipynb #37b77714
 class GalleryError(ValueError):
     "A gallery that is empty, unreadable, or made by another model / preprocessing than the one at hand"
-
-# %% ../nbs/05_search.ipynb #7a04cfe5
-def list_images(folder, # a folder of person crops (searched recursively)
-                exts:tuple=IMG_EXTS, # file name endings counted as images (those of `00_data`)
-               )->list: # sorted paths
-    "All image files under `folder`"
-    folder = Path(folder)
-    if not folder.is_dir(): raise FileNotFoundError(f"gallery folder not found: {folder}")
-    return sorted(p for p in folder.rglob('*') if p.suffix.lower() in exts and p.is_file())
 
 # %% ../nbs/05_search.ipynb #747390b9
 def ids_from_name(path)->tuple:
