@@ -302,6 +302,8 @@ def eval_parser() -> Parser:
     p.add_argument('--adapt_bn', metavar='WHERE', help="first re-estimate the model's BatchNorm statistics on "
                    "unlabelled images of the test cameras (AdaBN): 'train' (the set's training split), 'test' (the "
                    "query and gallery images) or a folder of crops; the checkpoint is not changed (default: none)")
+    p.add_argument('--per_camera', action='store_true', help="with --adapt_bn: one set of statistics per camera, each "
+                   "image embedded with those of its camera (cameras read from Market-1501-style file names)")
     p.add_argument('--json', help='write the metrics to this JSON file (default: none: not written)')
     p.add_argument('--plot', help='save the CMC curve to this image file (default: none: not saved)')
     add_shared(p, 'size', help='image height and width (default: the size the checkpoint was trained at; '
@@ -318,11 +320,12 @@ def _run_eval(a):
                          else "--ckpt FILE (a trained model) or --backbone NAME (scores an untrained one, with "
                          "--pretrained) is required")
     res = eval_checkpoint(a.data, a.ckpt, backbone=a.backbone, pretrained=a.pretrained, seed=a.seed, metric=a.metric,
-                          rerank=a.rerank, flip=a.flip, adapt_bn=a.adapt_bn, batch_size=a.batch_size,
+                          rerank=a.rerank, flip=a.flip, adapt_bn=a.adapt_bn, per_camera=a.per_camera,
+                          batch_size=a.batch_size,
                           num_workers=a.num_workers, device=None if a.device == 'auto' else a.device, backend=a.backend,
                           size=tuple(a.size) if a.size else None, progress=sys.stderr.isatty())
     print(format_results(res))
-    settings = ('metric', 'backend', 'rerank', 'flip', 'adapt_bn', 'adapted_images', 'size', 'ckpt', 'data',
+    settings = ('metric', 'backend', 'rerank', 'flip', 'adapt_bn', 'adapted_images', 'per_camera', 'size', 'ckpt', 'data',
                 'train_set', 'test_set')
     out = {k: res[k] for k in JSON_KEYS + settings}
     out['cmc'] = [round(float(v), 6) for v in res['cmc']]

@@ -10,7 +10,7 @@ import torch
 from fastcore.basics import patch
 from .data import Sample, read_image, load_dataset, IMG_EXTS, list_images
 from .triplets import _fig_png
-from .model import ReIDNet, load_model, load_checkpoint, adapt_batchnorm
+from .model import ReIDNet, load_model, load_checkpoint, adapt_batchnorm, CameraBatchNorm
 from .metrics import _as_tensor, distance_matrix, evaluate, evaluate_features, re_rank, score
 _all_ = ['distance_matrix', 'evaluate', 'evaluate_features', 're_rank', 'score']   # reid_nb.eval.X as before
 
@@ -230,11 +230,11 @@ def _trained_on(ck:dict) -> str:
 # %% ../nbs/04_eval.ipynb #f9933eed
 def _adaptation_images(data, adapt_bn:str, ds) -> list:
     "The unlabelled images `adapt_bn` names: the set's 'train' split, its 'test' images (query, gallery) or a folder's."
-    if adapt_bn == 'test': return [s.path for s in ds.query + ds.gallery]
+    if adapt_bn == 'test': return ds.query + ds.gallery                   # `Sample`s: their cameras are known
     if adapt_bn == 'train':
         train = load_dataset(data, splits=('train',)).train
         if not train: raise ValueError(f"--adapt_bn train: the data set {str(data)!r} has no training images")
-        return [s.path for s in train]
+        return train
     folder = Path(adapt_bn).expanduser()
     if not folder.is_dir():
         raise ValueError(f"--adapt_bn {adapt_bn!r}: expected 'train', 'test' or a folder of images; no such folder")
@@ -260,6 +260,8 @@ def eval_checkpoint(data,                  # a data set folder (Market-1501, MSM
                     seed:int=0,            # without `ckpt`: seed of the untrained embedding head
                     adapt_bn:str=None,     # first `adapt_batchnorm` on unlabelled images: 'train' (this set's training
                                            # split), 'test' (the query and gallery images) or a folder of crops
+                    per_camera:bool=False, # with `adapt_bn`: statistics per camera (`CameraBatchNorm`), each test
+                                           # image embedded with those of its camera
                    ) -> dict:
     "Evaluate a checkpoint (or an untrained `backbone`) on the query/gallery split of `data`: `score` plus settings."
     if metric not in ('cosine', 'euclidean'):
@@ -278,15 +280,21 @@ def eval_checkpoint(data,                  # a data set folder (Market-1501, MSM
         model, size = load_model(ckpt, size, ck=ck)
     device = device or ('cuda' if torch.cuda.is_available() and backend == 'torch' else 'cpu')
     t0 = time.perf_counter()
-    adapted = 0
+    adapted, extract = 0, None
+    if per_camera and not adapt_bn:
+        raise ValueError("--per_camera needs --adapt_bn WHERE: the images each camera's statistics are estimated on")
     if adapt_bn:
         imgs = _adaptation_images(data, adapt_bn, ds)
-        adapted = adapt_batchnorm(model.to(device), imgs, size=size, batch_size=max(batch_size, 32), device=device,
-                                  num_workers=num_workers, progress=progress)
+        kw = dict(size=size, batch_size=max(batch_size, 32), device=device, num_workers=num_workers, progress=progress)
+        if per_camera:
+            cbn = CameraBatchNorm(model.to(device), imgs, **kw)
+            adapted, extract = sum(cbn.used.values()), cbn.features
+        else: adapted = adapt_batchnorm(model.to(device), imgs, **kw)
     res = score(model.to(device), ds.query, ds.gallery, metric, rerank, max_rank, batch_size=batch_size,
-                device=device, flip=flip, size=size, progress=progress, num_workers=num_workers, backend=backend)
+                device=device, flip=flip, size=size, progress=progress, num_workers=num_workers, backend=backend,
+                extract=extract)
     res.update(metric=metric, backend=backend, rerank=bool(rerank), flip=bool(flip), size=list(size),
-               adapt_bn=str(adapt_bn) if adapt_bn else None, adapted_images=adapted,
+               adapt_bn=str(adapt_bn) if adapt_bn else None, adapted_images=adapted, per_camera=bool(per_camera),
                ckpt=None if ckpt is None else str(ckpt),               data=str(ds.root), test_set=ds.name,
                train_set=_trained_on(ck) if ckpt is not None else f'untrained ({backbone}, {pretrained})',
                seconds=round(time.perf_counter() - t0, 3))
@@ -298,7 +306,9 @@ def format_results(res:dict) -> str:
     head = f"{res['num_query']} queries ({res['num_valid_query']} valid), {res['num_gallery']} gallery images"
     if 'metric' in res:
         head += f"; {res['metric']}{' + re-ranking' if res['rerank'] else ''}{' + flip' if res['flip'] else ''}"
-    if res.get('adapt_bn'): head += f"; BatchNorm adapted on {res['adapted_images']} images ({res['adapt_bn']})"
+    if res.get('adapt_bn'):
+        head += (f"; BatchNorm adapted{' per camera' if res.get('per_camera') else ''} on {res['adapted_images']} "
+                 f"images ({res['adapt_bn']})")
     if 'test_set' in res: head = f"trained on {res['train_set']}, tested on {res['test_set']}: " + head
     keys = [('Rank-1', 'rank1'), ('Rank-5', 'rank5'), ('Rank-10', 'rank10'), ('mAP', 'mAP'), ('mINP', 'mINP')]
     header = '  '.join(f"{n:>7}" for n, _ in keys)

@@ -466,12 +466,15 @@ def score(model,                    # a `ReIDNet` (any mode: `extract_features` 
           rerank:bool=False,        # k-reciprocal re-ranking of the distances (`re_rank_features`)
           max_rank:int=50,          # length of the CMC curve
           keep_features:bool=False, # also return the query and gallery `Features` as 'qf' and 'gf'
+          extract=None,             # `extract(samples, **extract_kw) -> Features` instead of `extract_features(model,
+                                    # samples, ...)`, e.g. `CameraBatchNorm(...).features`
           **extract_kw,             # to `extract_features`: size, batch_size, device, flip, backend, num_workers, ...
          ) -> dict:
     "The `evaluate` result of `model` on `query` against `gallery`: embed both, then distances and ranks."
     if metric not in ('cosine', 'euclidean'):
         raise ValueError(f"metric must be 'cosine' or 'euclidean', got {metric!r}")
-    qf, gf = (extract_features(model, samples, **extract_kw) for samples in (query, gallery))
+    extract = extract or partial(extract_features, model)
+    qf, gf = (extract(samples, **extract_kw) for samples in (query, gallery))
     ids = qf.pids, gf.pids, qf.camids, gf.camids
     if rerank:
         res = evaluate(re_rank_features(qf.feats, gf.feats, metric), *ids, max_rank=max_rank)

@@ -16,14 +16,14 @@ import timm
 from fastcore.basics import patch
 from tqdm.auto import tqdm
 
-from .data import ReIDDataset, Sample, reid_collate, test_tfms, IMAGENET_MEAN, IMAGENET_STD
+from .data import ReIDDataset, Sample, reid_collate, test_tfms, IMAGENET_MEAN, IMAGENET_STD, parse_market_name
 
 # %% auto #0
 __all__ = ['GeM', 'AvgPool', 'ReIDNet', 'input_norm', 'PretrainedWeightsError', 'LoadReport', 'weights_file_kind', 'map_in_order',
-           'packaged_weights', 'load_pretrained', 'Features', 'extract_features', 'adapt_batchnorm', 'CheckpointError',
-           'make_folder', 'atomic_path', 'atomic_write', 'atomic_torch_save', 'atomic_write_text', 'save_checkpoint',
-           'restore_checkpoint', 'load_checkpoint', 'load_model', 'export_onnx', 'onnx_cache_dir', 'model_fingerprint',
-           'ort_session']
+           'packaged_weights', 'load_pretrained', 'Features', 'extract_features', 'adapt_batchnorm', 'CameraBatchNorm',
+           'CheckpointError', 'make_folder', 'atomic_path', 'atomic_write', 'atomic_torch_save', 'atomic_write_text',
+           'save_checkpoint', 'restore_checkpoint', 'load_checkpoint', 'load_model', 'export_onnx', 'onnx_cache_dir',
+           'model_fingerprint', 'ort_session']
 
 # %% ../nbs/02_model.ipynb #c9a49a5d
 class GeM(nn.Module):
@@ -528,6 +528,17 @@ def extract_features(model:nn.Module,    # a `ReIDNet` (or any model returning (
                     torch.cat(camids).numpy().astype(np.int64), paths)
 
 # %% ../nbs/02_model.ipynb #5ee71b44
+def _bn_layers(model:nn.Module) -> list:
+    "The BatchNorm layers whose running statistics can be re-estimated: not those `ReIDNet.freeze` keeps fixed."
+    fixed = {id(m) for m in getattr(_unwrap(model), '_fixed_stats', ())}
+    return [m for m in model.modules()
+            if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats and id(m) not in fixed]
+
+def _bn_state(bns:list) -> list: return [{k: v.clone() for k, v in m.state_dict().items()} for m in bns]
+
+def _load_bn_state(bns:list, state:list):
+    for m, sd in zip(bns, state): m.load_state_dict(sd)
+
 def adapt_batchnorm(model:nn.Module,      # a `ReIDNet` (changed in place: only BatchNorm running statistics)
                     images:Sequence,      # image files or `Sample`s from the new cameras (labels are not used)
                     size:tuple=(256, 128), # height, width fed to the model (normalised by `input_norm(model)`)
@@ -536,11 +547,12 @@ def adapt_batchnorm(model:nn.Module,      # a `ReIDNet` (changed in place: only 
                     num_workers:int=0,    # DataLoader worker processes decoding images
                     progress:bool=True,   # show a progress bar
                    ) -> int:              # how many images were used (unreadable ones are left out, with a warning)
-    "AdaBN: every BatchNorm's running mean and variance re-estimated on unlabelled images; the weights stay."
+    ("AdaBN: the BatchNorms' running means and variances re-estimated on unlabelled images (not those training kept "
+     "fixed); the weights stay.")
     samples = [x if isinstance(x, Sample) else Sample(str(x), 0, 0) for x in images]
     if len(samples) < 2:
         raise ValueError(f"adapt_batchnorm: needs at least 2 images to estimate statistics, got {len(samples)}")
-    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    bns = _bn_layers(model)
     if not bns: raise ValueError(f"adapt_batchnorm: {type(model).__name__} has no BatchNorm layer to adapt")
     device = torch.device(device) if device is not None else next(model.parameters()).device
     bs = max(2, int(batch_size))
@@ -552,7 +564,7 @@ def adapt_batchnorm(model:nn.Module,      # a `ReIDNet` (changed in place: only 
                                      batch_sampler=[list(range(a, a + n)) for a, n in zip(starts, sizes)],
                                      collate_fn=reid_collate, worker_init_fn=_worker_init if num_workers else None)
     was_training, momenta, used = model.training, [m.momentum for m in bns], 0
-    kept = [{k: v.clone() for k, v in m.state_dict().items()} for m in bns]   # given back if anything fails
+    kept = _bn_state(bns)                                                    # given back if anything fails
     model.eval()
     for m in bns: m.reset_running_stats(); m.train()
     try:
@@ -565,7 +577,7 @@ def adapt_batchnorm(model:nn.Module,      # a `ReIDNet` (changed in place: only 
                 used += n
         if used < 2: raise ValueError(f"adapt_batchnorm: fewer than 2 of the {len(samples)} images could be read")
     except BaseException:
-        for m, sd in zip(bns, kept): m.load_state_dict(sd)
+        _load_bn_state(bns, kept)
         raise
     finally:
         for m, mo in zip(bns, momenta): m.momentum = mo
@@ -573,6 +585,61 @@ def adapt_batchnorm(model:nn.Module,      # a `ReIDNet` (changed in place: only 
     if used < len(samples):
         warnings.warn(f"adapt_batchnorm: {len(samples) - used} of {len(samples)} images unreadable and left out")
     return used
+
+# %% ../nbs/02_model.ipynb #f69c698d
+class CameraBatchNorm:
+    "Per-camera BatchNorm statistics, each from `adapt_batchnorm` on that camera's images; `features` embeds with them."
+    def __init__(self, model:nn.Module,  # a `ReIDNet` (its own statistics are left as they were)
+                 images:Sequence,        # `Sample`s, or image files named as Market-1501's (the camera is read there)
+                 **adapt_kw,             # to `adapt_batchnorm`: size, batch_size, device, num_workers, progress
+                ):
+        samples = []
+        for x in images:
+            if isinstance(x, Sample): samples.append(x); continue
+            try: samples.append(Sample(str(x), *parse_market_name(x)))
+            except ValueError as e:
+                raise ValueError(f"per-camera adaptation reads each image's camera from its name: {e}") from None
+        self.model, self.bns = model, _bn_layers(model)
+        by_cam = {}
+        for s in samples: by_cam.setdefault(s.camid, []).append(s)
+        self.images = {c: len(v) for c, v in sorted(by_cam.items())}   # camera -> images given
+        self.used, self.stats = {}, {}                                  # camera -> images used, statistics
+        own = _bn_state(self.bns)
+        try:
+            for c, ss in sorted(by_cam.items()):
+                if len(ss) < 2: continue                                # `features` names the camera if it is needed
+                self.used[c] = adapt_batchnorm(model, ss, **adapt_kw)
+                self.stats[c] = _bn_state(self.bns)
+        finally:
+            _load_bn_state(self.bns, own)
+
+    def features(self, samples:Sequence[Sample], # images to embed; each with the statistics of its camera
+                 **extract_kw,                   # to `extract_features`: size, batch_size, device, flip, backend, ...
+                ) -> Features:
+        "`extract_features` of `samples`, in their order, each camera's images embedded with that camera's statistics."
+        samples = list(samples)
+        cams = sorted({s.camid for s in samples})
+        missing = [c for c in cams if c not in self.stats]
+        if missing:
+            have = ', '.join(f'c{c + 1}: {n}' for c, n in self.images.items()) or 'none'
+            raise ValueError(f"per-camera adaptation: no statistics for camera(s) "
+                             f"{', '.join(f'c{c + 1}' for c in missing)}, which need at least 2 adaptation images "
+                             f"each (images per camera: {have})")
+        own, parts, rows = _bn_state(self.bns), [], []
+        try:
+            for c in cams:
+                idx = [i for i, s in enumerate(samples) if s.camid == c]
+                _load_bn_state(self.bns, self.stats[c])
+                parts.append(extract_features(self.model, [samples[i] for i in idx], **extract_kw))
+                it = iter(idx)                    # rows come in input order; unreadable images are left out
+                rows += [next(i for i in it if str(samples[i].path) == p) for p in parts[-1].paths]
+        finally:
+            _load_bn_state(self.bns, own)
+        pos = np.argsort(rows, kind='stable')    # back to the order of `samples`
+        paths = [p for f in parts for p in f.paths]
+        return Features(torch.cat([f.feats for f in parts])[torch.from_numpy(pos)],
+                        np.concatenate([f.pids for f in parts])[pos], np.concatenate([f.camids for f in parts])[pos],
+                        [paths[i] for i in pos])
 
 # %% ../nbs/02_model.ipynb #6ecedf50
 class CheckpointError(RuntimeError):
@@ -762,7 +829,9 @@ def from_checkpoint(cls:ReIDNet, path, # a checkpoint written by `save_checkpoin
     try: model.load_state_dict(ck['model'])
     except RuntimeError as e:
         raise CheckpointError(path, f"weights do not fit the model they describe: {str(e)[:500]}") from None
-    return model.eval()
+    cfg = ck.get('config') if isinstance(ck.get('config'), dict) else {}
+    # the parts training kept as pretrained stay marked so (`adapt_batchnorm` leaves their statistics alone)
+    return model.freeze(int(cfg.get('freeze_blocks') or 0), bool(cfg.get('freeze_bn'))).eval()
 
 # %% ../nbs/02_model.ipynb #55b5b373
 def load_model(ckpt,            # a checkpoint written by `save_checkpoint` / `reid_nb_train`

@@ -76,7 +76,8 @@ def run_inproc(capsys, **kw):
     "The command's function in this process (same error handling as the console script, no interpreter start-up)."
     from reid_nb.cli import reid_nb_eval
     capsys.readouterr()
-    with pytest.raises(SystemExit) as e: reid_nb_eval([a for k, v in kw.items() for a in (f'--{k}', str(v))])
+    argv = [a for k, v in kw.items() for a in ((f'--{k}',) if v is True else (f'--{k}', str(v)))]   # True: a flag
+    with pytest.raises(SystemExit) as e: reid_nb_eval(argv)
     return _Result(e.value.code, capsys.readouterr().err)
 
 def test_bad_inputs(setup, tmp_path, capsys):
@@ -147,3 +148,20 @@ def test_adapt_bn(setup, tmp_path, capsys):
     assert (root/'model.pth').read_bytes() == before                       # the checkpoint is not changed
     _one_line_error(run_inproc(capsys, data=root/'market', ckpt=root/'model.pth', adapt_bn=str(tmp_path/'none')),
                     'none', "expected 'train', 'test' or a folder")
+    # --per_camera: one set of statistics per camera, here from the test images (every test camera has 2 or more)
+    test = Market1501(root/'market')
+    r = run_cli('--data', root/'market', '--ckpt', root/'model.pth', '--adapt_bn', 'test', '--per_camera',
+                '--json', tmp_path/'c.json', '--device', 'cpu')
+    assert r.returncode == 0, r.stderr[-3000:]
+    cam = json.loads((tmp_path/'c.json').read_text())
+    assert (cam['per_camera'], cam['adapted_images'], res['per_camera']) == (True, len(test.query + test.gallery), False)
+    assert f"BatchNorm adapted per camera on {cam['adapted_images']} images (test)" in r.stdout
+    assert cam['cmc'] != res['cmc'] or cam['mAP'] != res['mAP']
+    _one_line_error(run_inproc(capsys, data=root/'market', ckpt=root/'model.pth', per_camera=True),
+                    'per_camera', 'needs --adapt_bn')
+    # the one training person was seen by 2 cameras: the others have no statistics, and the error names them
+    train_cams = {s.camid for s in test.train}
+    missing = sorted({s.camid for s in test.query + test.gallery} - train_cams)
+    assert missing
+    _one_line_error(run_inproc(capsys, data=root/'market', ckpt=root/'model.pth', adapt_bn='train', per_camera=True),
+                    'no statistics for camera(s) ' + ', '.join(f'c{c + 1}' for c in missing))
