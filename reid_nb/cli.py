@@ -367,7 +367,21 @@ def search_parser() -> Parser:
     p.add_argument('--adapt_bn', metavar='WHERE', help="first re-estimate the model's BatchNorm statistics on "
                    "unlabelled crops from your cameras (AdaBN): 'gallery' (the --gallery folder) or a folder; a gallery "
                    "saved after adapting is searched with the same --adapt_bn (default: none)")
+    p.add_argument('--per_camera', action='store_true', help="with --adapt_bn: one set of statistics per camera, each "
+                   "gallery and query image embedded with those of its camera (cameras read from Market-1501-style "
+                   "file names; the gallery is a folder, embedded each time, not saved)")
     return p
+
+def _per_camera_search(cbn, gallery:Path, queries:list, skip_bad:bool, kw:dict) -> tuple:
+    "(a `Gallery` of the folder's crops, the queries' `Features`), each image embedded with its camera's statistics."
+    from reid_nb.data import Sample, parse_market_name, list_images
+    from reid_nb.search import Gallery
+    def samples(paths, what):
+        try: return [Sample(str(p), *parse_market_name(p)) for p in paths]
+        except ValueError as e: raise ValueError(f"--per_camera reads each {what}'s camera from its name: {e}") from None
+    gf = cbn.features(samples(list_images(gallery), 'gallery image'), skip_bad=skip_bad, progress=False, **kw)
+    qf = cbn.features(samples(queries, 'query'), skip_bad=False, progress=False, **kw)
+    return Gallery.from_embeddings(gf.feats, gf.paths, gf.pids, gf.camids, size=kw['size']), qf
 
 def _run_search(a):
     import torch
@@ -379,6 +393,12 @@ def _run_search(a):
     if device == 'auto': device = 'cuda' if torch.cuda.is_available() and a.backend == 'torch' else 'cpu'
     model.to(device)
     gallery = Path(a.gallery).expanduser()
+    if a.per_camera:
+        if not a.adapt_bn: raise ValueError("--per_camera needs --adapt_bn gallery|FOLDER: the crops each camera's "
+                                            "statistics are estimated on")
+        if not gallery.is_dir() or a.save_gallery:
+            raise ValueError("--per_camera embeds the gallery folder's crops each with its camera's statistics: "
+                             "--gallery must be a folder, and it is not saved (--save_gallery)")
     if a.adapt_bn:
         from reid_nb.model import adapt_batchnorm
         from reid_nb.data import list_images
@@ -387,17 +407,26 @@ def _run_search(a):
             raise ValueError(f"--adapt_bn {a.adapt_bn!r}: " + ("needs --gallery to be a folder of crops (a saved gallery "
                              "holds no images): give the folder, --adapt_bn FOLDER" if a.adapt_bn == 'gallery' else
                              "expected 'gallery' or a folder of crops; no such folder"))
-        n = adapt_batchnorm(model, list_images(src), size=size, batch_size=max(a.batch_size, 32), device=device,
-                            progress=sys.stderr.isatty())
-        print(f'BatchNorm adapted on {n} images of {src}')
+        akw = dict(size=size, batch_size=max(a.batch_size, 32), device=device, progress=sys.stderr.isatty())
+        if a.per_camera:
+            from reid_nb.model import CameraBatchNorm
+            cbn = CameraBatchNorm(model, list_images(src), **akw)
+            print(f'BatchNorm adapted per camera on {sum(cbn.used.values())} images of {src} ('
+                  + ', '.join(f'c{c + 1}: {n}' for c, n in cbn.used.items()) + ')')
+        else:
+            n = adapt_batchnorm(model, list_images(src), **akw)
+            print(f'BatchNorm adapted on {n} images of {src}')
     kw = dict(size=size, batch_size=a.batch_size, backend=a.backend)
-    if gallery.is_dir():
+    if a.per_camera: g, query = _per_camera_search(cbn, gallery, a.query, a.skip_bad, kw)
+    elif gallery.is_dir():
         g = Gallery.from_folder(gallery, model, skip_bad=a.skip_bad, progress=sys.stderr.isatty(), **kw)
     elif gallery.is_file(): g = Gallery.load(gallery, model=model, **kw)
     else: raise FileNotFoundError(2, 'no such folder or gallery file (--gallery)', str(gallery))
     if a.save_gallery: print(f'gallery of {len(g)} images saved to {g.save(a.save_gallery)}')
     index = 'torch' if a.index == 'exact' else 'faiss'
-    res = g.search(list(a.query), k=a.k, metric=a.metric, rerank=a.rerank, backend=index)
+    res = g.search(query.feats if a.per_camera else list(a.query), k=a.k, metric=a.metric, rerank=a.rerank,
+                   backend=index)
+    if a.per_camera: res = res._replace(queries=list(query.paths))
     print(format_search(res))
     if a.out:
         import matplotlib.pyplot as plt

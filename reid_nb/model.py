@@ -614,6 +614,7 @@ class CameraBatchNorm:
             _load_bn_state(self.bns, own)
 
     def features(self, samples:Sequence[Sample], # images to embed; each with the statistics of its camera
+                 skip_bad:bool=False,            # leave out unreadable images (with a warning) instead of raising
                  **extract_kw,                   # to `extract_features`: size, batch_size, device, flip, backend, ...
                 ) -> Features:
         "`extract_features` of `samples`, in their order, each camera's images embedded with that camera's statistics."
@@ -630,7 +631,10 @@ class CameraBatchNorm:
             for c in cams:
                 idx = [i for i, s in enumerate(samples) if s.camid == c]
                 _load_bn_state(self.bns, self.stats[c])
-                parts.append(extract_features(self.model, [samples[i] for i in idx], **extract_kw))
+                sub = [samples[i] for i in idx]
+                if skip_bad: sub = ReIDDataset(sub, test_tfms(extract_kw.get('size', (256, 128)),
+                                                              *input_norm(self.model)), skip_bad=True)
+                parts.append(extract_features(self.model, sub, **extract_kw))
                 it = iter(idx)                    # rows come in input order; unreadable images are left out
                 rows += [next(i for i in it if str(samples[i].path) == p) for p in parts[-1].paths]
         finally:

@@ -241,3 +241,38 @@ def test_cli_adapt_bn(setup, capsys):
                          (['--adapt_bn', tmp/'nowhere'], "expected 'gallery' or a folder")):
         rc, out, err = run_inproc(capsys, '--ckpt', s['ckpt'], '--gallery', tmp/'adapted.pth', '--query', *q, *args)
         assert rc == 2 and len(err.strip().splitlines()) == 1 and expect in err, err
+
+
+def test_cli_per_camera(setup, capsys):
+    "--adapt_bn gallery --per_camera: every crop and query embedded with its camera's statistics, as `CameraBatchNorm`."
+    from reid_nb.model import load_model, CameraBatchNorm
+    from reid_nb.data import list_images, Sample, parse_market_name
+    s, tmp = setup, setup['tmp']
+    q = [x.path for x in s['mk'].query[:2]]
+    rc, out, err = run_inproc(capsys, '--ckpt', s['ckpt'], '--gallery', s['crops'], '--query', *q, '--k', 3,
+                              '--adapt_bn', 'gallery', '--per_camera')
+    assert rc == 0, err
+    lines = out.splitlines()
+    model, size = load_model(s['ckpt'])                   # the same by hand
+    cbn = CameraBatchNorm(model, list_images(s['crops']), size=size, batch_size=32, progress=False)
+    assert len(cbn.used) >= 2
+    assert lines[0] == (f"BatchNorm adapted per camera on {sum(cbn.used.values())} images of {s['crops']} ("
+                        + ', '.join(f'c{c + 1}: {n}' for c, n in cbn.used.items()) + ')'), lines[0]
+    named = lambda ps: [Sample(str(p), *parse_market_name(p)) for p in ps]
+    gf = cbn.features(named(list_images(s['crops'])), size=size, progress=False)
+    qf = cbn.features(named(q), size=size, progress=False)
+    blocks = [i for i, l in enumerate(lines) if l.startswith('query ')]
+    assert len(blocks) == 2 and q[0] in lines[blocks[0]]
+    for b, row in zip(blocks, distance_matrix(qf.feats, gf.feats, metric='cosine')):
+        assert [l.split()[-1] for l in lines[b + 2:b + 5]] == [gf.paths[j] for j in np.argsort(row, kind='stable')[:3]]
+    rc, single, err = run_inproc(capsys, '--ckpt', s['ckpt'], '--gallery', s['crops'], '--query', *q, '--k', 3,
+                                 '--adapt_bn', 'gallery')
+    assert rc == 0 and single.splitlines()[1:] != lines[1:]   # one set of statistics: other distances
+    odd = tmp/'snapshot.jpg'; shutil.copy(q[0], odd)      # a name that does not say the camera
+    for args, expect in ((['--per_camera'], 'needs --adapt_bn'),
+                         (['--adapt_bn', 'gallery', '--per_camera', '--save_gallery', tmp/'pc.pth'], 'not saved'),
+                         (['--adapt_bn', 'gallery', '--per_camera', '--query', odd], "each query's camera from its name")):
+        qa = [] if '--query' in args else ['--query', *q]
+        rc, out, err = run_inproc(capsys, '--ckpt', s['ckpt'], '--gallery', s['crops'], *qa, *args)
+        assert rc == 2 and len(err.strip().splitlines()) == 1 and expect in err, err
+    assert not (tmp/'pc.pth').exists()
