@@ -374,13 +374,11 @@ def search_parser() -> Parser:
 
 def _per_camera_search(cbn, gallery:Path, queries:list, skip_bad:bool, kw:dict) -> tuple:
     "(a `Gallery` of the folder's crops, the queries' `Features`), each image embedded with its camera's statistics."
-    from reid_nb.data import Sample, parse_market_name, list_images
+    from reid_nb.data import list_images
+    from reid_nb.model import _camera_samples
     from reid_nb.search import Gallery
-    def samples(paths, what):
-        try: return [Sample(str(p), *parse_market_name(p)) for p in paths]
-        except ValueError as e: raise ValueError(f"--per_camera reads each {what}'s camera from its name: {e}") from None
-    gf = cbn.features(samples(list_images(gallery), 'gallery image'), skip_bad=skip_bad, progress=False, **kw)
-    qf = cbn.features(samples(queries, 'query'), skip_bad=False, progress=False, **kw)
+    gf = cbn.features(_camera_samples(list_images(gallery), 'gallery image'), skip_bad=skip_bad, progress=False, **kw)
+    qf = cbn.features(_camera_samples(queries, 'query'), progress=False, **kw)
     return Gallery.from_embeddings(gf.feats, gf.paths, gf.pids, gf.camids, size=kw['size']), qf
 
 def _run_search(a):

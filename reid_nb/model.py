@@ -476,6 +476,7 @@ def extract_features(model:nn.Module,    # a `ReIDNet` (or any model returning (
                      backend:str='torch', # 'torch', or 'onnxruntime': the model exported to ONNX once (cached)
                                           # and run by ONNX Runtime on the CPU
                      threads:int=None,   # onnxruntime: intra-op threads (default: torch's, i.e. the physical cores)
+                     skip_bad:bool=False, # a list of `Sample`s: leave out unreadable images (warned) instead of raising
                     ) -> Features:
     ("Embed every image of `data` under `torch.inference_mode` (or with ONNX Runtime); "
      "L2-normalised float32 features on CPU.")
@@ -487,7 +488,8 @@ def extract_features(model:nn.Module,    # a `ReIDNet` (or any model returning (
         if device is not None and torch.device(device).type != 'cpu':
             raise ValueError(f"backend='onnxruntime' runs on the CPU, not on {device}: use backend='torch' there")
         device = torch.device('cpu')
-    ds = ReIDDataset(list(data), test_tfms(size, *input_norm(model))) if isinstance(data, (list, tuple)) else data
+    ds = (ReIDDataset(list(data), test_tfms(size, *input_norm(model)), skip_bad=skip_bad)
+          if isinstance(data, (list, tuple)) else data)
     device = torch.device(device) if device is not None else next(model.parameters()).device
     if use_ort and not num_workers: dl = _prefetched_batches(ds, batch_size)   # decoded by threads while the model runs
     else: dl = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=num_workers,
@@ -587,18 +589,19 @@ def adapt_batchnorm(model:nn.Module,      # a `ReIDNet` (changed in place: only 
     return used
 
 # %% ../nbs/02_model.ipynb #f69c698d
+def _camera_samples(items:Sequence, what:str='image') -> list:
+    "`Sample`s as they are, image files as `Sample`s with the person and camera of their Market-1501 names."
+    try: return [x if isinstance(x, Sample) else Sample(str(x), *parse_market_name(x)) for x in items]
+    except ValueError as e:
+        raise ValueError(f"per-camera adaptation reads each {what}'s camera from its name: {e}") from None
+
 class CameraBatchNorm:
     "Per-camera BatchNorm statistics, each from `adapt_batchnorm` on that camera's images; `features` embeds with them."
     def __init__(self, model:nn.Module,  # a `ReIDNet` (its own statistics are left as they were)
                  images:Sequence,        # `Sample`s, or image files named as Market-1501's (the camera is read there)
                  **adapt_kw,             # to `adapt_batchnorm`: size, batch_size, device, num_workers, progress
                 ):
-        samples = []
-        for x in images:
-            if isinstance(x, Sample): samples.append(x); continue
-            try: samples.append(Sample(str(x), *parse_market_name(x)))
-            except ValueError as e:
-                raise ValueError(f"per-camera adaptation reads each image's camera from its name: {e}") from None
+        samples = _camera_samples(images)
         self.model, self.bns = model, _bn_layers(model)
         by_cam = {}
         for s in samples: by_cam.setdefault(s.camid, []).append(s)
@@ -614,8 +617,7 @@ class CameraBatchNorm:
             _load_bn_state(self.bns, own)
 
     def features(self, samples:Sequence[Sample], # images to embed; each with the statistics of its camera
-                 skip_bad:bool=False,            # leave out unreadable images (with a warning) instead of raising
-                 **extract_kw,                   # to `extract_features`: size, batch_size, device, flip, backend, ...
+                 **extract_kw,                   # to `extract_features`: size, batch_size, device, flip, skip_bad, ...
                 ) -> Features:
         "`extract_features` of `samples`, in their order, each camera's images embedded with that camera's statistics."
         samples = list(samples)
@@ -631,10 +633,7 @@ class CameraBatchNorm:
             for c in cams:
                 idx = [i for i, s in enumerate(samples) if s.camid == c]
                 _load_bn_state(self.bns, self.stats[c])
-                sub = [samples[i] for i in idx]
-                if skip_bad: sub = ReIDDataset(sub, test_tfms(extract_kw.get('size', (256, 128)),
-                                                              *input_norm(self.model)), skip_bad=True)
-                parts.append(extract_features(self.model, sub, **extract_kw))
+                parts.append(extract_features(self.model, [samples[i] for i in idx], **extract_kw))
                 it = iter(idx)                    # rows come in input order; unreadable images are left out
                 rows += [next(i for i in it if str(samples[i].path) == p) for p in parts[-1].paths]
         finally:
