@@ -760,7 +760,7 @@ def _draw_person_photo(img, p:dict, cx:float, top:float, ph:float, rng, view:str
 
 # %% ../nbs/00_data.ipynb #416c7169
 def _make_camera_photo(rng, H:int, W:int) -> dict:
-    "A camera for `style='photo'`: its scene (a photograph or a wall, and a floor), light, colour, blur, resolution."
+    "A camera for `style='photo'`: its scene (a photograph or a wall, and a floor), light, colour, blur, sharpness, size."
     scenes, greys = _photos()
     S = 2                                                          # drawn at twice the crop's size
     if rng.random() < 0.65:
@@ -768,14 +768,15 @@ def _make_camera_photo(rng, H:int, W:int) -> dict:
     else:                                                          # a wall: a grey texture in a colour
         tint = np.array(_hsv_color(rng, s=(0, 0.4), v=(0.3, 0.9)), np.float32)
         bg = tint*(0.6 + 0.8*_photo_crop(rng, greys[rng.integers(len(greys))], S*H, 3*S*W, zoom=(0.5, 2))[..., None])
-    bg = cv2.GaussianBlur(bg, (0, 0), rng.uniform(0.5, 3))*rng.uniform(0.5, 1.0) + rng.uniform(0, 60)
+    bg = cv2.GaussianBlur(bg, (0, 0), rng.uniform(0.27, 1.1))*rng.uniform(0.5, 1.0) + rng.uniform(0, 60)   # in focus
     fy = int(S*H*rng.uniform(0.6, 0.85))
     floor = _photo_crop(rng, greys[rng.integers(len(greys))], S*H - fy, 3*S*W, zoom=(0.5, 2))
     bg[fy:] = np.array(_hsv_color(rng, s=(0, 0.25), v=(0.3, 0.8)), np.float32)*(0.75 + 0.5*floor[..., None])
     return dict(bg=bg.astype(np.float32), gain=float(rng.uniform(0.6, 1.3)), gamma=float(rng.uniform(0.8, 1.25)),
-                cast=rng.uniform(0.8, 1.2, 3).astype(np.float32), blur=float(rng.choice([0.2, 0.35, 0.5, 0.8])),
+                cast=rng.uniform(0.93, 1.07, 3).astype(np.float32), blur=float(rng.choice([0.2, 0.35, 0.5, 0.5])),
                 lowres=float(rng.choice([1.0, 1.0, 1.0, 0.75])), noise=float(rng.uniform(2, 7)),
-                quality=int(rng.integers(55, 95)), scale=(0.88, 1.0))   # people fill a detector's box
+                quality=int(rng.integers(55, 95)), scale=(0.88, 1.0),   # people fill a detector's box
+                sat=float(rng.uniform(0.1, 0.45)), sharp=float(rng.uniform(1, 3)))   # washed-out colour, sharpened
 
 # %% ../nbs/00_data.ipynb #eac85e8b
 _VIEWS = ('front', 'back', 'left', 'right')
@@ -807,7 +808,11 @@ def _render_photo(p:dict, cam:dict, rng, H:int, W:int, kind:str='person', view:s
         img = cv2.resize(cv2.resize(img, small, interpolation=cv2.INTER_AREA), (W, H), interpolation=cv2.INTER_LINEAR)
     img = cv2.GaussianBlur(img, (0, 0), cam['blur']) + rng.normal(0, cam['noise'], img.shape).astype(np.float32)
     img = np.clip(img, 0, 255).astype(np.uint8)
-    return cv2.imdecode(cv2.imencode('.jpg', img, [cv2.IMWRITE_JPEG_QUALITY, cam['quality']])[1], cv2.IMREAD_UNCHANGED)
+    img = cv2.imdecode(cv2.imencode('.jpg', img, [cv2.IMWRITE_JPEG_QUALITY, cam['quality']])[1],
+                       cv2.IMREAD_UNCHANGED).astype(np.float32)
+    img += cam['sharp']*(img - cv2.GaussianBlur(img, (0, 0), 1.0))   # the recorder sharpens edges (and artefacts)
+    grey = img.mean(2, keepdims=True)                                 # and renders colour washed out
+    return np.clip(grey + (img - grey)*cam['sat'], 0, 255).astype(np.uint8)
 
 # %% ../nbs/00_data.ipynb #7eb37d75
 def _market_name(pid:int, cam:int, seq:int, frame:int, box:int) -> str:
@@ -940,6 +945,8 @@ def _reuse_synthetic(root:Path, args:dict) -> dict|None:
     return c if n_files == c['train_images'] + c['query_images'] + c['gallery_images'] + c['junk'] else None
 
 # %% ../nbs/00_data.ipynb #f84af770
+_PHOTO_GENERATOR = 2   # raised whenever `style='photo'` draws differently: a folder written before is rewritten
+
 def make_synthetic_market(root:str|Path,          # folder to write the Market-1501 layout into
                           n_train_ids:int=32,     # people in bounding_box_train
                           n_test_ids:int=32,      # people in query + bounding_box_test (disjoint from train)
@@ -961,7 +968,8 @@ def make_synthetic_market(root:str|Path,          # folder to write the Market-1
     args = dict(n_train_ids=n_train_ids, n_test_ids=n_test_ids, seed=seed, n_cams=n_cams, size=list(size),
                 train_per_cam=list(train_per_cam), gallery_per_cam=list(gallery_per_cam),
                 cams_per_id=list(cams_per_id), n_distractors=n_distractors, n_junk=n_junk,
-                **({'hard': True} if hard else {}), **({'style': style} if style != 'cartoon' else {}))
+                **({'hard': True} if hard else {}),
+                **({'style': style, 'generator': _PHOTO_GENERATOR} if style != 'cartoon' else {}))
     if style not in ('cartoon', 'photo'): raise ValueError(f"style={style!r}: expected 'cartoon' or 'photo'")
     _check_synthetic_args(root, n_train_ids, n_test_ids, cams_per_id, n_cams)
     cached = None if overwrite else _reuse_synthetic(root, args)
