@@ -372,12 +372,11 @@ def search_parser() -> Parser:
                    "file names; the gallery is a folder, embedded each time, not saved)")
     return p
 
-def _per_camera_search(cbn, gallery:Path, queries:list, skip_bad:bool, kw:dict) -> tuple:
-    "(a `Gallery` of the folder's crops, the queries' `Features`), each image embedded with its camera's statistics."
-    from reid_nb.data import list_images
+def _per_camera_search(cbn, gallery:list, queries:list, skip_bad:bool, kw:dict) -> tuple:
+    "(a `Gallery` of the crops' `Sample`s, the queries' `Features`), each image embedded with its camera's statistics."
     from reid_nb.model import _camera_samples
     from reid_nb.search import Gallery
-    gf = cbn.features(_camera_samples(list_images(gallery), 'gallery image'), skip_bad=skip_bad, progress=False, **kw)
+    gf = cbn.features(gallery, skip_bad=skip_bad, progress=False, **kw)
     qf = cbn.features(_camera_samples(queries, 'query'), progress=False, **kw)
     return Gallery.from_embeddings(gf.feats, gf.paths, gf.pids, gf.camids, size=kw['size']), qf
 
@@ -406,16 +405,18 @@ def _run_search(a):
                              "holds no images): give the folder, --adapt_bn FOLDER" if a.adapt_bn == 'gallery' else
                              "expected 'gallery' or a folder of crops; no such folder"))
         akw = dict(size=size, batch_size=max(a.batch_size, 32), device=device, progress=sys.stderr.isatty())
-        if a.per_camera:
-            from reid_nb.model import CameraBatchNorm
-            cbn = CameraBatchNorm(model, list_images(src), **akw)
+        imgs = list_images(src)
+        if a.per_camera:         # the gallery's crops listed and named once, also when they are the adaptation images
+            from reid_nb.model import CameraBatchNorm, _camera_samples
+            gallery_samples = _camera_samples(imgs if src == gallery else list_images(gallery), 'gallery image')
+            cbn = CameraBatchNorm(model, gallery_samples if src == gallery else imgs, **akw)
             print(f'BatchNorm adapted per camera on {sum(cbn.used.values())} images of {src} ('
                   + ', '.join(f'c{c + 1}: {n}' for c, n in cbn.used.items()) + ')')
         else:
-            n = adapt_batchnorm(model, list_images(src), **akw)
+            n = adapt_batchnorm(model, imgs, **akw)
             print(f'BatchNorm adapted on {n} images of {src}')
     kw = dict(size=size, batch_size=a.batch_size, backend=a.backend)
-    if a.per_camera: g, query = _per_camera_search(cbn, gallery, a.query, a.skip_bad, kw)
+    if a.per_camera: g, query = _per_camera_search(cbn, gallery_samples, a.query, a.skip_bad, kw)
     elif gallery.is_dir():
         g = Gallery.from_folder(gallery, model, skip_bad=a.skip_bad, progress=sys.stderr.isatty(), **kw)
     elif gallery.is_file(): g = Gallery.load(gallery, model=model, **kw)
