@@ -10,6 +10,7 @@ ENV = {**os.environ, 'NO_ALBUMENTATIONS_UPDATE': '1', 'HF_HUB_OFFLINE': '1', 'MP
     ('real_data.py', ['--data', '{missing}']),
     ('peer_torchreid.py', ['--data', '{missing}', '--out', '{tmp}/peer']),
     ('train_ablation.py', ['--data', '{missing}', '--runs', 'lite0', '--out', '{tmp}/abl']),
+    ('colour_probe.py', ['--data', '{missing}', '--ckpt', '{tmp}/none.pth']),
 ])
 def test_benchmark_skips_missing_real_data(script, args, tmp_path):
     missing = tmp_path/'no'/'such'/'cuhk01'
