@@ -17,7 +17,7 @@ test people stay unseen):
 
 A missing data folder is skipped with a message (real sets are never shipped with the project).
 """
-import argparse, json, os, sys
+import argparse, json, os
 for _k, _v in dict(NO_ALBUMENTATIONS_UPDATE='1', HF_HUB_OFFLINE='1', MPLBACKEND='Agg').items(): os.environ.setdefault(_k, _v)
 from pathlib import Path
 import numpy as np
@@ -73,8 +73,7 @@ def main():
     emb = lambda items: extract_features(model, items, size=size, batch_size=64, progress=False)
     qf = emb(query)
     gf = qf if gallery is query else emb(gallery)
-    D = distance_matrix(getattr(qf, 'feats', qf), getattr(gf, 'feats', gf), 'cosine')
-    D = D.numpy() if hasattr(D, 'numpy') else np.asarray(D)
+    D = distance_matrix(qf.feats, gf.feats, 'cosine')
     ids = lambda items: (np.array([s.pid for s in items]), np.array([s.camid for s in items]))
     (qp, qc), (gp, gc) = ids(query), ids(gallery)
     qh = np.stack([chroma_stripes(s.path) for s in query])
@@ -91,13 +90,11 @@ def main():
     for w in (0.5, 1.0, 2.0):
         put(f'model+colour x{w:g}', D/D.std() + w*Dc/Dc.std())
     print(f"{a.ckpt} on {a.data} ({a.split}: {len(query)} query, {len(gallery)} gallery images), mAP / Rank-1 %:")
-    print(f"  model                    {res['model'][0]:5.1f} / {res['model'][1]:5.1f}")
+    for k in ('model', 'colour', 'model+colour x0.5', 'model+colour x1', 'model+colour x2'):
+        print(f"  {k:24s} {res[k][0]:5.1f} / {res[k][1]:5.1f}")
     print(f"  same-camera share of the top 10: {res['same_camera_top10']:.1f}% (of the gallery: "
           f"{res['same_camera_gallery']:.1f}%)")
-    for k in ('colour', 'model+colour x0.5', 'model+colour x1', 'model+colour x2'):
-        print(f"  {k:24s} {res[k][0]:5.1f} / {res[k][1]:5.1f}")
     if a.json: Path(a.json).write_text(json.dumps(res, indent=1))
 
 if __name__ == '__main__':
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     main()

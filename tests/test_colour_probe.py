@@ -3,7 +3,6 @@ right on a hand-made ranking, and the script runs end to end on a small syntheti
 import importlib.util, json, os, subprocess, sys
 from pathlib import Path
 import numpy as np
-import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, 'NO_ALBUMENTATIONS_UPDATE': '1', 'HF_HUB_OFFLINE': '1', 'MPLBACKEND': 'Agg'}
