@@ -304,6 +304,10 @@ def eval_parser() -> Parser:
                    "query and gallery images) or a folder of crops; the checkpoint is not changed (default: none)")
     p.add_argument('--per_camera', action='store_true', help="with --adapt_bn: one set of statistics per camera, each "
                    "image embedded with those of its camera (cameras read from Market-1501-style file names)")
+    p.add_argument('--centre', metavar='WHERE', help="take each camera's mean embedding out of its images' embeddings "
+                   "before the distances (centre_cameras), the means from unlabelled images: 'test' (the query and "
+                   "gallery), 'train' (the set's training split) or a folder of crops with Market-1501-style names "
+                   "(default: none)")
     p.add_argument('--json', help='write the metrics to this JSON file (default: none: not written)')
     p.add_argument('--plot', help='save the CMC curve to this image file (default: none: not saved)')
     add_shared(p, 'size', help='image height and width (default: the size the checkpoint was trained at; '
@@ -320,12 +324,13 @@ def _run_eval(a):
                          else "--ckpt FILE (a trained model) or --backbone NAME (scores an untrained one, with "
                          "--pretrained) is required")
     res = eval_checkpoint(a.data, a.ckpt, backbone=a.backbone, pretrained=a.pretrained, seed=a.seed, metric=a.metric,
-                          rerank=a.rerank, flip=a.flip, adapt_bn=a.adapt_bn, per_camera=a.per_camera,
+                          rerank=a.rerank, flip=a.flip, adapt_bn=a.adapt_bn, per_camera=a.per_camera, centre=a.centre,
                           batch_size=a.batch_size,
                           num_workers=a.num_workers, device=None if a.device == 'auto' else a.device, backend=a.backend,
                           size=tuple(a.size) if a.size else None, progress=sys.stderr.isatty())
     print(format_results(res))
-    settings = ('metric', 'backend', 'rerank', 'flip', 'adapt_bn', 'adapted_images', 'per_camera', 'size', 'ckpt', 'data',
+    settings = ('metric', 'backend', 'rerank', 'flip', 'adapt_bn', 'adapted_images', 'per_camera', 'centre',
+                'centred_images', 'size', 'ckpt', 'data',
                 'train_set', 'test_set')
     out = {k: res[k] for k in JSON_KEYS + settings}
     out['cmc'] = [round(float(v), 6) for v in res['cmc']]
@@ -370,7 +375,29 @@ def search_parser() -> Parser:
     p.add_argument('--per_camera', action='store_true', help="with --adapt_bn: one set of statistics per camera, each "
                    "gallery and query image embedded with those of its camera (cameras read from Market-1501-style "
                    "file names; the gallery is a folder, embedded each time, not saved)")
+    p.add_argument('--centre', action='store_true', help="take each camera's mean embedding over the gallery out of "
+                   "the embeddings of its gallery crops and queries (centre_cameras; cameras read from Market-1501-style "
+                   "file names); a saved gallery keeps its embeddings as they are, and is centred again when searched")
     return p
+
+def _centred_search(g, queries, qf=None) -> tuple:
+    "(`g` centred per camera on its own camera means, the query names and centred embeddings) for `--centre`."
+    from reid_nb.metrics import camera_means, centre_cameras
+    from reid_nb.model import _camera_samples
+    from reid_nb.search import Gallery, _query_embeddings
+    unknown = [p for p, c in zip(g.paths, g.camids) if c < 0]
+    if unknown:
+        raise ValueError(f"--centre reads each gallery crop's camera from its Market-1501-style name: {len(unknown)} "
+                         f"of {len(g)} have none (first: {unknown[0]})")
+    qs = _camera_samples(queries, 'query', why='--centre')
+    names, q = (list(qf.paths), qf.feats) if qf is not None else _query_embeddings(g, [x.path for x in qs])
+    means = camera_means(g.feats, g.camids)
+    try: q = centre_cameras(q, [x.camid for x in qs], means)
+    except ValueError as e:
+        raise ValueError(f"--centre: a query's camera has no crops in the gallery: {str(e).split(': ', 1)[1]}") from None
+    gc = Gallery(centre_cameras(g.feats, g.camids, means), g.paths, g.pids, g.camids, fingerprint=g.fingerprint,
+                 preprocess=g.preprocess, model_cfg=g.model_cfg)
+    return gc, names, q
 
 def _per_camera_search(cbn, gallery:list, queries:list, skip_bad:bool, kw:dict) -> tuple:
     "(a `Gallery` of the crops' `Sample`s, the queries' `Features`), each image embedded with its camera's statistics."
@@ -423,9 +450,15 @@ def _run_search(a):
     else: raise FileNotFoundError(2, 'no such folder or gallery file (--gallery)', str(gallery))
     if a.save_gallery: print(f'gallery of {len(g)} images saved to {g.save(a.save_gallery)}')
     index = 'torch' if a.index == 'exact' else 'faiss'
-    res = g.search(query.feats if a.per_camera else list(a.query), k=a.k, metric=a.metric, rerank=a.rerank,
-                   backend=index)
-    if a.per_camera: res = res._replace(queries=list(query.paths))
+    names = list(query.paths) if a.per_camera else None
+    if a.centre:
+        import numpy as np
+        g, names, qfeats = _centred_search(g, a.query, query if a.per_camera else None)
+        print(f"centred per camera on the gallery's {len(g)} crops ("
+              + ', '.join(f'c{c + 1}: {n}' for c, n in zip(*np.unique(g.camids, return_counts=True))) + ')')
+    else: qfeats = query.feats if a.per_camera else list(a.query)
+    res = g.search(qfeats, k=a.k, metric=a.metric, rerank=a.rerank, backend=index)
+    if names is not None: res = res._replace(queries=names)
     print(format_search(res))
     if a.out:
         import matplotlib.pyplot as plt

@@ -3,6 +3,7 @@
 # %% ../nbs/04_eval.ipynb #a2b0c4fc
 from __future__ import annotations
 import time
+from functools import partial
 from pathlib import Path
 from typing import Sequence
 import numpy as np
@@ -10,14 +11,16 @@ import torch
 from fastcore.basics import patch
 from .data import Sample, read_image, load_dataset, IMG_EXTS, list_images
 from .triplets import _fig_png
-from .model import ReIDNet, load_model, load_checkpoint, adapt_batchnorm, CameraBatchNorm
-from .metrics import _as_tensor, distance_matrix, evaluate, evaluate_features, re_rank, score
-_all_ = ['distance_matrix', 'evaluate', 'evaluate_features', 're_rank', 'score']   # reid_nb.eval.X as before
+from .model import (ReIDNet, load_model, load_checkpoint, adapt_batchnorm, CameraBatchNorm, extract_features,
+                           _camera_samples)
+from .metrics import (_as_tensor, distance_matrix, evaluate, evaluate_features, re_rank, score, camera_means,
+                             centre_cameras)
+_all_ = ['distance_matrix', 'evaluate', 'evaluate_features', 're_rank', 'score', 'camera_means', 'centre_cameras']   # reid_nb.eval.X as before
 
 # %% auto #0
 __all__ = ['MATCH_COLOURS', 'MATCH_NAMES', 'JSON_KEYS', 'plot_cmc', 'ranked_list', 'ranked_figure', 'show_ranked', 'save_ranked',
            'pca_2d', 'plot_embeddings', 'RetrievalExplorer', 'eval_checkpoint', 'format_results', 'distance_matrix',
-           'evaluate', 'evaluate_features', 're_rank', 'score']
+           'evaluate', 'evaluate_features', 're_rank', 'score', 'camera_means', 'centre_cameras']
 
 # %% ../nbs/04_eval.ipynb #b296d882
 def plot_cmc(runs,                   # {name: evaluate() result or CMC array}, or one result
@@ -228,20 +231,29 @@ def _trained_on(ck:dict) -> str:
     return ' + '.join(map(str, data)) if isinstance(data, list) else str(data or 'unknown')
 
 # %% ../nbs/04_eval.ipynb #f9933eed
-def _adaptation_images(data, adapt_bn:str, ds) -> list:
+def _adaptation_images(data, adapt_bn:str, ds, opt:str='--adapt_bn') -> list:
     "The unlabelled images `adapt_bn` names: the set's 'train' split, its 'test' images (query, gallery) or a folder's."
     if adapt_bn == 'test': return ds.query + ds.gallery                   # `Sample`s: their cameras are known
     if adapt_bn == 'train':
         train = load_dataset(data, splits=('train',)).train
-        if not train: raise ValueError(f"--adapt_bn train: the data set {str(data)!r} has no training images")
+        if not train: raise ValueError(f"{opt} train: the data set {str(data)!r} has no training images")
         return train
     folder = Path(adapt_bn).expanduser()
     if not folder.is_dir():
-        raise ValueError(f"--adapt_bn {adapt_bn!r}: expected 'train', 'test' or a folder of images; no such folder")
+        raise ValueError(f"{opt} {adapt_bn!r}: expected 'train', 'test' or a folder of images; no such folder")
     imgs = list_images(folder)
-    if len(imgs) < 2: raise ValueError(f"--adapt_bn {adapt_bn!r}: found {len(imgs)} images ({', '.join(IMG_EXTS)}), "
+    if len(imgs) < 2: raise ValueError(f"{opt} {adapt_bn!r}: found {len(imgs)} images ({', '.join(IMG_EXTS)}), "
                                        "need at least 2")
     return imgs
+
+def _camera_centre(data, centre:str, ds, extract, **kw) -> tuple:
+    "`(means, images)` for `score(centre=...)`: 'test', or the camera means of the unlabelled images `centre` names."
+    if centre == 'test': return 'test', len(ds.query) + len(ds.gallery)
+    try: imgs = _camera_samples(_adaptation_images(data, centre, ds, '--centre'))
+    except ValueError as e: raise ValueError(f"--centre {centre!r}: {e}") from None
+    f = extract(imgs, **kw)
+    if not len(f.feats): raise ValueError(f"--centre {centre!r}: none of its {len(imgs)} images could be read")
+    return camera_means(f.feats, f.camids), len(f.feats)
 
 def eval_checkpoint(data,                  # a data set folder (Market-1501, MSMT17, CUHK03-NP): its query/gallery
                     ckpt=None,             # checkpoint written by `save_checkpoint` from a `ReIDNet`; None: `backbone`
@@ -262,6 +274,8 @@ def eval_checkpoint(data,                  # a data set folder (Market-1501, MSM
                                            # split), 'test' (the query and gallery images) or a folder of crops
                     per_camera:bool=False, # with `adapt_bn`: statistics per camera (`CameraBatchNorm`), each test
                                            # image embedded with those of its camera
+                    centre:str=None,       # then `centre_cameras`, each camera's mean embedding taken out, the means
+                                           # from 'test' (the query and gallery), 'train' or a folder of crops
                    ) -> dict:
     "Evaluate a checkpoint (or an untrained `backbone`) on the query/gallery split of `data`: `score` plus settings."
     if metric not in ('cosine', 'euclidean'):
@@ -290,11 +304,20 @@ def eval_checkpoint(data,                  # a data set folder (Market-1501, MSM
             cbn = CameraBatchNorm(model.to(device), imgs, **kw)
             adapted, extract = sum(cbn.used.values()), cbn.features
         else: adapted = adapt_batchnorm(model.to(device), imgs, **kw)
-    res = score(model.to(device), ds.query, ds.gallery, metric, rerank, max_rank, batch_size=batch_size,
-                device=device, flip=flip, size=size, progress=progress, num_workers=num_workers, backend=backend,
-                extract=extract)
+    ekw = dict(batch_size=batch_size, device=device, flip=flip, size=size, progress=progress, num_workers=num_workers,
+               backend=backend)
+    means, centred = None, 0
+    if centre:
+        means, centred = _camera_centre(data, centre, ds, extract or partial(extract_features, model.to(device)), **ekw)
+    try:
+        res = score(model.to(device), ds.query, ds.gallery, metric, rerank, max_rank, extract=extract, centre=means,
+                    **ekw)
+    except ValueError as e:
+        if centre and 'no mean for camera' in str(e): raise ValueError(f"--centre {centre!r}: {e}") from None
+        raise
     res.update(metric=metric, backend=backend, rerank=bool(rerank), flip=bool(flip), size=list(size),
                adapt_bn=str(adapt_bn) if adapt_bn else None, adapted_images=adapted, per_camera=bool(per_camera),
+               centre=str(centre) if centre else None, centred_images=centred,
                ckpt=None if ckpt is None else str(ckpt),               data=str(ds.root), test_set=ds.name,
                train_set=_trained_on(ck) if ckpt is not None else f'untrained ({backbone}, {pretrained})',
                seconds=round(time.perf_counter() - t0, 3))
@@ -309,6 +332,8 @@ def format_results(res:dict) -> str:
     if res.get('adapt_bn'):
         head += (f"; BatchNorm adapted{' per camera' if res.get('per_camera') else ''} on {res['adapted_images']} "
                  f"images ({res['adapt_bn']})")
+    if res.get('centre'):
+        head += f"; centred per camera on {res['centred_images']} images ({res['centre']})"
     if 'test_set' in res: head = f"trained on {res['train_set']}, tested on {res['test_set']}: " + head
     keys = [('Rank-1', 'rank1'), ('Rank-5', 'rank5'), ('Rank-10', 'rank10'), ('mAP', 'mAP'), ('mINP', 'mINP')]
     header = '  '.join(f"{n:>7}" for n, _ in keys)

@@ -12,7 +12,8 @@ from .data import Sample
 from .model import extract_features
 
 # %% auto #0
-__all__ = ['distance_matrix', 'evaluate_loop', 'evaluate', 'evaluate_features', 're_rank', 're_rank_features', 'score']
+__all__ = ['distance_matrix', 'evaluate_loop', 'evaluate', 'evaluate_features', 're_rank', 're_rank_features', 'camera_means',
+           'centre_cameras', 'score']
 
 # %% ../nbs/02a_metrics.ipynb #7a7f7afa
 def _as_tensor(x) -> torch.Tensor:
@@ -458,6 +459,41 @@ def re_rank_features(qf, gf,                  # (nq, D), (ng, D) embeddings: ten
     V = _encode(knn, rowmax, partial(_pair_distances, X, metric=metric), k1)
     return _jaccard_mix(V, knn, q_g, rowmax, k2, lambda_value, max_pairs, q_g)
 
+# %% ../nbs/02a_metrics.ipynb #3c03ee6a
+def camera_means(feats,        # (N, D) embeddings: tensor or array
+                 camids,       # (N,) the camera of each row
+                ) -> dict:
+    "The mean embedding of each camera's rows: `{camera: (D,) float32 tensor}`."
+    f = _as_tensor(feats)
+    c = np.asarray(camids).reshape(-1)
+    if f.ndim != 2 or len(f) != len(c):
+        raise ValueError(f"camera_means: feats must be (N, D) with one camera id per row; got feats "
+                         f"{tuple(f.shape)} and {len(c)} camera ids")
+    _raise_nonfinite(f, 'feats', 'embedding', 'values')
+    return {int(k): f[torch.from_numpy(c == k)].mean(0) for k in np.unique(c)}
+
+def centre_cameras(feats,      # (N, D) embeddings: tensor or array
+                   camids,     # (N,) the camera of each row
+                   means:dict, # `{camera: (D,) mean}` from `camera_means` (on these rows or on other images)
+                  ) -> torch.Tensor:
+    "Each embedding minus its camera's mean, L2-normalised again: what all of one camera's pictures share is taken out."
+    f = _as_tensor(feats)
+    c = np.asarray(camids).reshape(-1)
+    if f.ndim != 2 or len(f) != len(c):
+        raise ValueError(f"centre_cameras: feats must be (N, D) with one camera id per row; got feats "
+                         f"{tuple(f.shape)} and {len(c)} camera ids")
+    missing = sorted({int(k) for k in np.unique(c)} - set(means))
+    if missing:
+        raise ValueError(f"centre_cameras: no mean for camera(s) {', '.join(f'c{k + 1}' for k in missing)}; the means "
+                         f"cover {', '.join(f'c{k + 1}' for k in sorted(means)) or 'no camera'}")
+    if len(c) == 0: return f.clone()
+    keys = sorted(means)
+    M = torch.stack([_as_tensor(means[k]).reshape(-1) for k in keys])
+    if M.shape[1] != f.shape[1]:
+        raise ValueError(f"centre_cameras: the means have {M.shape[1]} dimensions, the embeddings {f.shape[1]}")
+    row = torch.from_numpy(np.searchsorted(np.asarray(keys), c))
+    return F.normalize(f - M[row], dim=1)
+
 # %% ../nbs/02a_metrics.ipynb #792af1ce
 def score(model,                    # a `ReIDNet` (any mode: `extract_features` leaves it as it was)
           query:Sequence[Sample],   # e.g. `Market1501(root).query`
@@ -468,6 +504,8 @@ def score(model,                    # a `ReIDNet` (any mode: `extract_features` 
           keep_features:bool=False, # also return the query and gallery `Features` as 'qf' and 'gf'
           extract=None,             # `extract(samples, **extract_kw) -> Features` instead of `extract_features(model,
                                     # samples, ...)`, e.g. `CameraBatchNorm(...).features`
+          centre=None,              # `centre_cameras` first: 'test' (each camera's mean over the query and gallery
+                                    # images) or `{camera: mean}` (`camera_means` of other images); None: as they are
           **extract_kw,             # to `extract_features`: size, batch_size, device, flip, backend, num_workers, ...
          ) -> dict:
     "The `evaluate` result of `model` on `query` against `gallery`: embed both, then distances and ranks."
@@ -475,6 +513,12 @@ def score(model,                    # a `ReIDNet` (any mode: `extract_features` 
         raise ValueError(f"metric must be 'cosine' or 'euclidean', got {metric!r}")
     extract = extract or partial(extract_features, model)
     qf, gf = (extract(samples, **extract_kw) for samples in (query, gallery))
+    if centre is not None:
+        if isinstance(centre, str) and centre != 'test':
+            raise ValueError(f"centre must be 'test' or a {{camera: mean}} dict (`camera_means`), got {centre!r}")
+        means = (camera_means(torch.cat([qf.feats, gf.feats]), np.concatenate([qf.camids, gf.camids]))
+                 if isinstance(centre, str) else centre)
+        qf, gf = (x._replace(feats=centre_cameras(x.feats, x.camids, means)) for x in (qf, gf))
     ids = qf.pids, gf.pids, qf.camids, gf.camids
     if rerank:
         res = evaluate(re_rank_features(qf.feats, gf.feats, metric), *ids, max_rank=max_rank)

@@ -589,11 +589,11 @@ def adapt_batchnorm(model:nn.Module,      # a `ReIDNet` (changed in place: only 
     return used
 
 # %% ../nbs/02_model.ipynb #f69c698d
-def _camera_samples(items:Sequence, what:str='image') -> list:
+def _camera_samples(items:Sequence, what:str='image', why:str='per-camera adaptation') -> list:
     "`Sample`s as they are, image files as `Sample`s with the person and camera of their Market-1501 names."
     try: return [x if isinstance(x, Sample) else Sample(str(x), *parse_market_name(x)) for x in items]
     except ValueError as e:
-        raise ValueError(f"per-camera adaptation reads each {what}'s camera from its name: {e}") from None
+        raise ValueError(f"{why} reads each {what}'s camera from its name: {e}") from None
 
 class CameraBatchNorm:
     "Per-camera BatchNorm statistics, each from `adapt_batchnorm` on that camera's images; `features` embeds with them."

@@ -165,3 +165,38 @@ def test_adapt_bn(setup, tmp_path, capsys):
     assert missing
     _one_line_error(run_inproc(capsys, data=root/'market', ckpt=root/'model.pth', adapt_bn='train', per_camera=True),
                     'no statistics for camera(s) ' + ', '.join(f'c{c + 1}' for c in missing))
+
+def test_centre(setup, tmp_path, capsys):
+    "--centre: each camera's mean embedding taken out before the distances; the JSON and the table say from what."
+    from reid_nb.data import Market1501
+    from reid_nb.eval import load_model
+    from reid_nb.model import extract_features
+    from reid_nb.metrics import camera_means, centre_cameras, evaluate_features
+    import numpy as np, torch
+    root, counts = setup
+    test = Market1501(root/'market')
+    r = run_cli('--data', root/'market', '--ckpt', root/'model.pth', '--centre', 'test', '--json', tmp_path/'c.json',
+                '--device', 'cpu')
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = json.loads((tmp_path/'c.json').read_text())
+    n = len(test.query + test.gallery)
+    assert (res['centre'], res['centred_images'], res['adapt_bn']) == ('test', n, None)
+    assert f"centred per camera on {n} images (test)" in r.stdout
+    # the same by hand: embed, subtract each camera's mean over the query and gallery, renormalise, evaluate
+    model, size = load_model(root/'model.pth')
+    qf, gf = (extract_features(model, x, size=size, progress=False, device='cpu') for x in (test.query, test.gallery))
+    means = camera_means(torch.cat([qf.feats, gf.feats]), np.concatenate([qf.camids, gf.camids]))
+    ref = evaluate_features(centre_cameras(qf.feats, qf.camids, means), centre_cameras(gf.feats, gf.camids, means),
+                            qf.pids, gf.pids, qf.camids, gf.camids)
+    assert res['mAP'] == pytest.approx(ref['mAP'], abs=1e-6) and res['rank1'] == pytest.approx(ref['rank1'], abs=1e-6)
+    # no --centre: the JSON says so
+    reid_nb_eval_json = tmp_path/'plain.json'
+    assert run_cli('--data', root/'market', '--ckpt', root/'model.pth', '--json', reid_nb_eval_json).returncode == 0
+    plain = json.loads(reid_nb_eval_json.read_text())
+    assert (plain['centre'], plain['centred_images']) == (None, 0)
+    # bad input: a missing folder, and training images that cover only the one training person's 2 cameras
+    _one_line_error(run_inproc(capsys, data=root/'market', ckpt=root/'model.pth', centre=str(tmp_path/'none')),
+                    '--centre', 'none', "expected 'train', 'test' or a folder")
+    missing = sorted({s.camid for s in test.query + test.gallery} - {s.camid for s in test.train})
+    _one_line_error(run_inproc(capsys, data=root/'market', ckpt=root/'model.pth', centre='train'),
+                    "--centre 'train'", 'no mean for camera(s) ' + ', '.join(f'c{c + 1}' for c in missing))

@@ -276,3 +276,44 @@ def test_cli_per_camera(setup, capsys):
         rc, out, err = run_inproc(capsys, '--ckpt', s['ckpt'], '--gallery', s['crops'], *qa, *args)
         assert rc == 2 and len(err.strip().splitlines()) == 1 and expect in err, err
     assert not (tmp/'pc.pth').exists()
+
+
+def test_cli_centre(setup, capsys):
+    "--centre: the gallery's per-camera means taken out of its crops and of each query (camera from its name)."
+    from reid_nb.metrics import camera_means, centre_cameras
+    from reid_nb.model import load_model
+    from reid_nb.data import parse_market_name
+    from reid_nb.search import embed_images
+    s, tmp = setup, setup['tmp']
+    q = [x.path for x in s['mk'].query[:2]]
+    rc, out, err = run_inproc(capsys, '--ckpt', s['ckpt'], '--gallery', s['crops'], '--query', *q, '--k', 3,
+                              '--centre', '--save_gallery', tmp/'raw.pth')
+    assert rc == 0, err
+    lines = out.splitlines()
+    model, size = load_model(s['ckpt'])                   # the same by hand
+    g = Gallery.from_folder(s['crops'], model, size=size, progress=False)
+    cams, counts = np.unique(g.camids, return_counts=True)
+    assert len(cams) >= 2
+    assert lines[1] == ("centred per camera on the gallery's " f"{len(g)} crops ("
+                        + ', '.join(f'c{c + 1}: {n}' for c, n in zip(cams, counts)) + ')'), lines[1]
+    means = camera_means(g.feats, g.camids)
+    gc = centre_cameras(g.feats, g.camids, means)
+    qf, _ = embed_images(model, q, size)
+    qc = centre_cameras(qf, [parse_market_name(p)[1] for p in q], means)
+    blocks = [i for i, l in enumerate(lines) if l.startswith('query ')]
+    assert len(blocks) == 2 and q[0] in lines[blocks[0]]
+    for b, row in zip(blocks, distance_matrix(qc, gc, metric='cosine')):
+        assert [l.split()[-1] for l in lines[b + 2:b + 5]] == [g.paths[j] for j in np.argsort(row, kind='stable')[:3]]
+    # the saved gallery holds the embeddings as they were, and is centred again: the same results
+    assert torch.allclose(Gallery.load(tmp/'raw.pth').feats, g.feats, atol=1e-6)
+    rc, again, err = run_inproc(capsys, '--ckpt', s['ckpt'], '--gallery', tmp/'raw.pth', '--query', *q, '--k', 3, '--centre')
+    assert rc == 0 and again.splitlines() == lines[1:], err
+    rc, plain, err = run_inproc(capsys, '--ckpt', s['ckpt'], '--gallery', tmp/'raw.pth', '--query', *q, '--k', 3)
+    assert rc == 0 and plain.splitlines() != lines[2:]    # without centring: other distances
+    # a query whose name does not say its camera, and one from a camera the gallery has no crops of
+    odd = tmp/'me.jpg'; shutil.copy(q[0], odd)
+    unseen = tmp/f'0001_c{int(cams.max()) + 2}s1_000001_00.jpg'; shutil.copy(q[0], unseen)
+    for query, expect in ((odd, "--centre reads each query's camera from its name"),
+                          (unseen, f"a query's camera has no crops in the gallery: no mean for camera(s) c{int(cams.max()) + 2}")):
+        rc, out, err = run_inproc(capsys, '--ckpt', s['ckpt'], '--gallery', tmp/'raw.pth', '--query', query, '--centre')
+        assert rc == 2 and len(err.strip().splitlines()) == 1 and expect in err, err
