@@ -4,8 +4,9 @@ For each variant: `reid_nb_demo --out OUT/VARIANT [options]` (the main job, as a
 the checkpoint the demo hands the user (`run/best.pth`) on (a) the demo's own synthetic test set, (b) one fixed
 synthetic test set of the cartoon generator (seed 21; no variant trains on it) and (c) the real data set `--real`
 (Market-1501 layout; skipped with a message when absent), as it is, after `--adapt_bn train` (BatchNorm statistics
-re-estimated on the real set's training images, labels unused) and after `--adapt_bn train --per_camera` (one set of
-statistics per camera). A variant is a style, then options joined by '-' (what
+re-estimated on the real set's training images, labels unused), after `--adapt_bn train --per_camera` (one set of
+statistics per camera) and after `--centre train` (each camera's mean embedding over the training images taken out).
+A variant is a style, then options joined by '-' (what
 it does not name keeps the demo's default):
 
     photo                      the demo's defaults           cartoon          cartoon people
@@ -71,18 +72,20 @@ def main():
                 row['real_adapted'] = score(real, ckpt, out/f'{v}_real_adapted.json', '--adapt_bn', 'train')
                 row['real_per_camera'] = score(real, ckpt, out/f'{v}_real_per_camera.json', '--adapt_bn', 'train',
                                                '--per_camera')
+                row['real_centred'] = score(real, ckpt, out/f'{v}_real_centred.json', '--centre', 'train')
         rows.append(row)
         f = lambda k: f"{100*row[k]['mAP']:5.1f}/{100*row[k]['rank1']:5.1f}" if k in row else '    -/    -'
         print(f"{v:20} own {f('own')}  cartoon s21 {f('cartoon_s21')}  real {f('real')}  real, BN adapted "
-              f"{f('real_adapted')}  per camera {f('real_per_camera')}  {row['demo_seconds']:.0f} s", flush=True)
+              f"{f('real_adapted')}  per camera {f('real_per_camera')}  centred {f('real_centred')}  "
+              f"{row['demo_seconds']:.0f} s", flush=True)
     print(f"\nmAP / Rank-1 (%) of the demo's model (run/best.pth), by training data"
           + (f"; real: {real}" if real else ''))
     print(f"{'variant':20} {'own test':>12} {'cartoon s21':>12} {'real':>12} {'real adapted':>12} "
-          f"{'per camera':>12} {'demo s':>7}")
+          f"{'per camera':>12} {'centred':>12} {'demo s':>7}")
     for r in rows:
         f = lambda k: f"{100*r[k]['mAP']:5.1f}/{100*r[k]['rank1']:5.1f}" if k in r else '-'
         print(f"{r['variant']:20} {f('own'):>12} {f('cartoon_s21'):>12} {f('real'):>12} {f('real_adapted'):>12} "
-              f"{f('real_per_camera'):>12} {r['demo_seconds']:7.0f}")
+              f"{f('real_per_camera'):>12} {f('real_centred'):>12} {r['demo_seconds']:7.0f}")
     keep = ('mAP', 'rank1', 'rank5', 'mINP')
     Path(a.json or out/'synth_transfer.json').write_text(json.dumps(
         [{k: ({m: r[k][m] for m in keep} if isinstance(r[k], dict) else r[k]) for k in r} for r in rows], indent=1))
