@@ -460,15 +460,19 @@ def re_rank_features(qf, gf,                  # (nq, D), (ng, D) embeddings: ten
     return _jaccard_mix(V, knn, q_g, rowmax, k2, lambda_value, max_pairs, q_g)
 
 # %% ../nbs/02a_metrics.ipynb #3c03ee6a
+def _rows_and_cameras(feats, camids, who:str) -> tuple:
+    "`(feats as a float32 tensor, camids as a flat array)`, checked: (N, D) with one camera id per row."
+    f, c = _as_tensor(feats), np.asarray(camids).reshape(-1)
+    if f.ndim != 2 or len(f) != len(c):
+        raise ValueError(f"{who}: feats must be (N, D) with one camera id per row; got feats "
+                         f"{tuple(f.shape)} and {len(c)} camera ids")
+    return f, c
+
 def camera_means(feats,        # (N, D) embeddings: tensor or array
                  camids,       # (N,) the camera of each row
                 ) -> dict:
     "The mean embedding of each camera's rows: `{camera: (D,) float32 tensor}`."
-    f = _as_tensor(feats)
-    c = np.asarray(camids).reshape(-1)
-    if f.ndim != 2 or len(f) != len(c):
-        raise ValueError(f"camera_means: feats must be (N, D) with one camera id per row; got feats "
-                         f"{tuple(f.shape)} and {len(c)} camera ids")
+    f, c = _rows_and_cameras(feats, camids, 'camera_means')
     _raise_nonfinite(f, 'feats', 'embedding', 'values')
     return {int(k): f[torch.from_numpy(c == k)].mean(0) for k in np.unique(c)}
 
@@ -477,11 +481,7 @@ def centre_cameras(feats,      # (N, D) embeddings: tensor or array
                    means:dict, # `{camera: (D,) mean}` from `camera_means` (on these rows or on other images)
                   ) -> torch.Tensor:
     "Each embedding minus its camera's mean, L2-normalised again: what all of one camera's pictures share is taken out."
-    f = _as_tensor(feats)
-    c = np.asarray(camids).reshape(-1)
-    if f.ndim != 2 or len(f) != len(c):
-        raise ValueError(f"centre_cameras: feats must be (N, D) with one camera id per row; got feats "
-                         f"{tuple(f.shape)} and {len(c)} camera ids")
+    f, c = _rows_and_cameras(feats, camids, 'centre_cameras')
     missing = sorted({int(k) for k in np.unique(c)} - set(means))
     if missing:
         raise ValueError(f"centre_cameras: no mean for camera(s) {', '.join(f'c{k + 1}' for k in missing)}; the means "
