@@ -392,9 +392,11 @@ def _centred_search(g, queries, qf=None) -> tuple:
     qs = _camera_samples(queries, 'query', why='--centre')
     names, q = (list(qf.paths), qf.feats) if qf is not None else _query_embeddings(g, [x.path for x in qs])
     means = camera_means(g.feats, g.camids)
-    try: q = centre_cameras(q, [x.camid for x in qs], means)
-    except ValueError as e:
-        raise ValueError(f"--centre: a query's camera has no crops in the gallery: {str(e).split(': ', 1)[1]}") from None
+    missing = sorted({x.camid for x in qs} - set(means))
+    if missing:
+        raise ValueError(f"--centre: the gallery has no crops from camera(s) {', '.join(f'c{c + 1}' for c in missing)} "
+                         f"of the queries; it has crops from {', '.join(f'c{c + 1}' for c in sorted(means))}")
+    q = centre_cameras(q, [x.camid for x in qs], means)
     gc = Gallery(centre_cameras(g.feats, g.camids, means), g.paths, g.pids, g.camids, fingerprint=g.fingerprint,
                  preprocess=g.preprocess, model_cfg=g.model_cfg)
     return gc, names, q

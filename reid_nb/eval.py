@@ -249,11 +249,15 @@ def _adaptation_images(data, adapt_bn:str, ds, opt:str='--adapt_bn') -> list:
 def _camera_centre(data, centre:str, ds, extract, **kw) -> tuple:
     "`(means, images)` for `score(centre=...)`: 'test', or the camera means of the unlabelled images `centre` names."
     if centre == 'test': return 'test', len(ds.query) + len(ds.gallery)
-    try: imgs = _camera_samples(_adaptation_images(data, centre, ds, '--centre'))
-    except ValueError as e: raise ValueError(f"--centre {centre!r}: {e}") from None
+    imgs = _camera_samples(_adaptation_images(data, centre, ds, '--centre'), why='--centre')
     f = extract(imgs, **kw)
     if not len(f.feats): raise ValueError(f"--centre {centre!r}: none of its {len(imgs)} images could be read")
-    return camera_means(f.feats, f.camids), len(f.feats)
+    means = camera_means(f.feats, f.camids)
+    missing = sorted({s.camid for s in ds.query + ds.gallery} - set(means))
+    if missing:
+        raise ValueError(f"--centre {centre!r}: no mean for camera(s) {', '.join(f'c{c + 1}' for c in missing)} of the "
+                         f"test images; its images cover {', '.join(f'c{c + 1}' for c in sorted(means))}")
+    return means, len(f.feats)
 
 def eval_checkpoint(data,                  # a data set folder (Market-1501, MSMT17, CUHK03-NP): its query/gallery
                     ckpt=None,             # checkpoint written by `save_checkpoint` from a `ReIDNet`; None: `backbone`
@@ -309,12 +313,7 @@ def eval_checkpoint(data,                  # a data set folder (Market-1501, MSM
     means, centred = None, 0
     if centre:
         means, centred = _camera_centre(data, centre, ds, extract or partial(extract_features, model.to(device)), **ekw)
-    try:
-        res = score(model.to(device), ds.query, ds.gallery, metric, rerank, max_rank, extract=extract, centre=means,
-                    **ekw)
-    except ValueError as e:
-        if centre and 'no mean for camera' in str(e): raise ValueError(f"--centre {centre!r}: {e}") from None
-        raise
+    res = score(model.to(device), ds.query, ds.gallery, metric, rerank, max_rank, extract=extract, centre=means, **ekw)
     res.update(metric=metric, backend=backend, rerank=bool(rerank), flip=bool(flip), size=list(size),
                adapt_bn=str(adapt_bn) if adapt_bn else None, adapted_images=adapted, per_camera=bool(per_camera),
                centre=str(centre) if centre else None, centred_images=centred,

@@ -200,3 +200,7 @@ def test_centre(setup, tmp_path, capsys):
     missing = sorted({s.camid for s in test.query + test.gallery} - {s.camid for s in test.train})
     _one_line_error(run_inproc(capsys, data=root/'market', ckpt=root/'model.pth', centre='train'),
                     "--centre 'train'", 'no mean for camera(s) ' + ', '.join(f'c{c + 1}' for c in missing))
+    odd = tmp_path/'odd'; odd.mkdir()
+    for i, s in enumerate(test.gallery[:3]): shutil.copy(s.path, odd/f'snap{i}.jpg')   # names that do not say the camera
+    _one_line_error(run_inproc(capsys, data=root/'market', ckpt=root/'model.pth', centre=str(odd)),
+                    "--centre reads each image's camera from its name", 'snap')

@@ -314,6 +314,6 @@ def test_cli_centre(setup, capsys):
     odd = tmp/'me.jpg'; shutil.copy(q[0], odd)
     unseen = tmp/f'0001_c{int(cams.max()) + 2}s1_000001_00.jpg'; shutil.copy(q[0], unseen)
     for query, expect in ((odd, "--centre reads each query's camera from its name"),
-                          (unseen, f"a query's camera has no crops in the gallery: no mean for camera(s) c{int(cams.max()) + 2}")):
+                          (unseen, f"--centre: the gallery has no crops from camera(s) c{int(cams.max()) + 2} of the queries")):
         rc, out, err = run_inproc(capsys, '--ckpt', s['ckpt'], '--gallery', tmp/'raw.pth', '--query', query, '--centre')
         assert rc == 2 and len(err.strip().splitlines()) == 1 and expect in err, err
