@@ -511,11 +511,11 @@ def score(model,                    # a `ReIDNet` (any mode: `extract_features` 
     "The `evaluate` result of `model` on `query` against `gallery`: embed both, then distances and ranks."
     if metric not in ('cosine', 'euclidean'):
         raise ValueError(f"metric must be 'cosine' or 'euclidean', got {metric!r}")
+    if isinstance(centre, str) and centre != 'test':
+        raise ValueError(f"centre must be 'test' or a {{camera: mean}} dict (`camera_means`), got {centre!r}")
     extract = extract or partial(extract_features, model)
     qf, gf = (extract(samples, **extract_kw) for samples in (query, gallery))
     if centre is not None:
-        if isinstance(centre, str) and centre != 'test':
-            raise ValueError(f"centre must be 'test' or a {{camera: mean}} dict (`camera_means`), got {centre!r}")
         means = (camera_means(torch.cat([qf.feats, gf.feats]), np.concatenate([qf.camids, gf.camids]))
                  if isinstance(centre, str) else centre)
         qf, gf = (x._replace(feats=centre_cameras(x.feats, x.camids, means)) for x in (qf, gf))
