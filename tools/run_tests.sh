@@ -9,6 +9,10 @@ cd "$(dirname "$0")/.."
 export NO_ALBUMENTATIONS_UPDATE=1 HF_HUB_OFFLINE=1 MPLBACKEND=Agg PYTHONUNBUFFERED=1
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}  # busy-waiting OpenMP threads make a shared 2-core machine crawl
 fail=0
+# Notebook tests make scratch folders with tempfile, and a failing cell leaves its own behind: give the whole run a
+# private TMPDIR and remove it at the end, so repeated runs on one machine do not fill its disk.
+export TMPDIR="$(mktemp -d "${TMPDIR:-/tmp}/reid_nb_tests.XXXXXX")"
+trap 'rm -rf "$TMPDIR"' EXIT
 
 snapshot() { git status --porcelain --untracked-files=all; git diff; }
 before="$(snapshot | sha1sum)"
