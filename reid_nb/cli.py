@@ -382,6 +382,7 @@ def search_parser() -> Parser:
 
 def _centred_search(g, queries, qf=None) -> tuple:
     "(`g` centred per camera on its own camera means, the query names and centred embeddings) for `--centre`."
+    from reid_nb.data import camera_names
     from reid_nb.metrics import camera_means, centre_cameras
     from reid_nb.model import _camera_samples
     from reid_nb.search import Gallery, _query_embeddings
@@ -394,8 +395,8 @@ def _centred_search(g, queries, qf=None) -> tuple:
     means = camera_means(g.feats, g.camids)
     missing = sorted({x.camid for x in qs} - set(means))
     if missing:
-        raise ValueError(f"--centre: the gallery has no crops from camera(s) {', '.join(f'c{c + 1}' for c in missing)} "
-                         f"of the queries; it has crops from {', '.join(f'c{c + 1}' for c in sorted(means))}")
+        raise ValueError(f"--centre: the gallery has no crops from camera(s) {camera_names(missing)} "
+                         f"of the queries; it has crops from {camera_names(means)}")
     q = centre_cameras(q, [x.camid for x in qs], means)
     gc = Gallery(centre_cameras(g.feats, g.camids, means), g.paths, g.pids, g.camids, fingerprint=g.fingerprint,
                  preprocess=g.preprocess, model_cfg=g.model_cfg)
@@ -414,6 +415,7 @@ def _run_search(a):
     from reid_nb.model import load_model
     from reid_nb.search import Gallery, format_search, plot_search
     from reid_nb.model import make_folder
+    from reid_nb.data import camera_names
     model, size = load_model(a.ckpt, tuple(a.size) if a.size else None)
     device = a.device
     if device == 'auto': device = 'cuda' if torch.cuda.is_available() and a.backend == 'torch' else 'cpu'
@@ -440,7 +442,7 @@ def _run_search(a):
             gallery_samples = _camera_samples(imgs if src == gallery else list_images(gallery), 'gallery image')
             cbn = CameraBatchNorm(model, gallery_samples if src == gallery else imgs, **akw)
             print(f'BatchNorm adapted per camera on {sum(cbn.used.values())} images of {src} ('
-                  + ', '.join(f'c{c + 1}: {n}' for c, n in cbn.used.items()) + ')')
+                  + camera_names(cbn.used, counts=True) + ')')
         else:
             n = adapt_batchnorm(model, imgs, **akw)
             print(f'BatchNorm adapted on {n} images of {src}')
@@ -457,7 +459,7 @@ def _run_search(a):
         import numpy as np
         g, names, qfeats = _centred_search(g, a.query, query if a.per_camera else None)
         print(f"centred per camera on the gallery's {len(g)} crops ("
-              + ', '.join(f'c{c + 1}: {n}' for c, n in zip(*np.unique(g.camids, return_counts=True))) + ')')
+              + camera_names(zip(*np.unique(g.camids, return_counts=True)), counts=True) + ')')
     else: qfeats = query.feats if a.per_camera else list(a.query)
     res = g.search(qfeats, k=a.k, metric=a.metric, rerank=a.rerank, backend=index)
     if names is not None: res = res._replace(queries=names)

@@ -17,11 +17,11 @@ from albumentations.pytorch import ToTensorV2
 
 # %% auto #0
 __all__ = ['IMG_EXTS', 'MARKET_SPLITS', 'MARKET_ARCHIVE_DIR', 'MARKET_LAYOUT', 'CUHK03_DIR', 'CUHK03_LAYOUT', 'MSMT17_VERSIONS',
-           'MSMT17_LISTS', 'MSMT17_LAYOUT', 'IMAGENET_MEAN', 'IMAGENET_STD', 'Sample', 'parse_market_name', 'ReIDData',
-           'list_images', 'Market1501', 'parse_cuhk03_name', 'CUHK03', 'MSMT17', 'load_dataset', 'MultiSource',
-           'combine_datasets', 'make_synthetic_market', 'make_synthetic_msmt17', 'make_synthetic_cuhk03',
-           'ImageReadError', 'read_image', 'train_tfms', 'test_tfms', 'BadItem', 'ReIDDataset', 'reid_collate',
-           'PKSampler', 'show_batch']
+           'MSMT17_LISTS', 'MSMT17_LAYOUT', 'IMAGENET_MEAN', 'IMAGENET_STD', 'Sample', 'parse_market_name',
+           'camera_names', 'ReIDData', 'list_images', 'Market1501', 'parse_cuhk03_name', 'CUHK03', 'MSMT17',
+           'load_dataset', 'MultiSource', 'combine_datasets', 'make_synthetic_market', 'make_synthetic_msmt17',
+           'make_synthetic_cuhk03', 'ImageReadError', 'read_image', 'train_tfms', 'test_tfms', 'BadItem', 'ReIDDataset',
+           'reid_collate', 'PKSampler', 'show_batch']
 
 # %% ../nbs/00_data.ipynb #21ae3dce
 def _cv2_fork_safe():
@@ -58,6 +58,14 @@ def parse_market_name(fname:str|Path, # file name or path, e.g. `0002_c1s1_00045
     if cam < 1:
         raise ValueError(f"{Path(fname).name!r}: camera numbers start at c1")
     return pid, cam - 1
+
+def camera_names(cams,              # 0-based camera ids (a dict: its keys), or with `counts` a dict {camera id: count}
+                 counts:bool=False, # write each camera's count after it
+                 empty:str='none',  # what no camera reads as
+                ) -> str:
+    "Cameras as the file names write them, for messages: `'c1, c3'`, or with counts `'c1: 12, c3: 7'`."
+    if counts: return ', '.join(f'c{int(c) + 1}: {n}' for c, n in sorted(dict(cams).items())) or empty
+    return ', '.join(f'c{int(c) + 1}' for c in sorted(cams)) or empty
 
 # %% ../nbs/00_data.ipynb #e27b7bae
 _SPLITS = ('train', 'query', 'gallery')

@@ -9,7 +9,7 @@ from typing import Sequence
 import numpy as np
 import torch
 from fastcore.basics import patch
-from .data import Sample, read_image, load_dataset, IMG_EXTS, list_images
+from .data import Sample, read_image, load_dataset, IMG_EXTS, list_images, camera_names
 from .triplets import _fig_png
 from .model import (ReIDNet, load_model, load_checkpoint, adapt_batchnorm, CameraBatchNorm, extract_features,
                            _camera_samples)
@@ -255,8 +255,8 @@ def _camera_centre(data, centre:str, ds, extract, **kw) -> tuple:
     means = camera_means(f.feats, f.camids)
     missing = sorted({s.camid for s in ds.query + ds.gallery} - set(means))
     if missing:
-        raise ValueError(f"--centre {centre!r}: no mean for camera(s) {', '.join(f'c{c + 1}' for c in missing)} of the "
-                         f"test images; its images cover {', '.join(f'c{c + 1}' for c in sorted(means))}")
+        raise ValueError(f"--centre {centre!r}: no mean for camera(s) {camera_names(missing)} of the "
+                         f"test images; its images cover {camera_names(means)}")
     return means, len(f.feats)
 
 def eval_checkpoint(data,                  # a data set folder (Market-1501, MSMT17, CUHK03-NP): its query/gallery

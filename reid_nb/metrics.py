@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 import scipy.sparse as sp
-from .data import Sample
+from .data import Sample, camera_names
 from .model import extract_features
 
 # %% auto #0
@@ -484,8 +484,8 @@ def centre_cameras(feats,      # (N, D) embeddings: tensor or array
     f, c = _rows_and_cameras(feats, camids, 'centre_cameras')
     missing = sorted({int(k) for k in np.unique(c)} - set(means))
     if missing:
-        raise ValueError(f"centre_cameras: no mean for camera(s) {', '.join(f'c{k + 1}' for k in missing)}; the means "
-                         f"cover {', '.join(f'c{k + 1}' for k in sorted(means)) or 'no camera'}")
+        raise ValueError(f"centre_cameras: no mean for camera(s) {camera_names(missing)}; the means "
+                         f"cover {camera_names(means, empty='no camera')}")
     if len(c) == 0: return f.clone()
     keys = sorted(means)
     M = torch.stack([_as_tensor(means[k]).reshape(-1) for k in keys])

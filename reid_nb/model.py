@@ -16,7 +16,8 @@ import timm
 from fastcore.basics import patch
 from tqdm.auto import tqdm
 
-from .data import ReIDDataset, Sample, reid_collate, test_tfms, IMAGENET_MEAN, IMAGENET_STD, parse_market_name
+from .data import (ReIDDataset, Sample, reid_collate, test_tfms, IMAGENET_MEAN, IMAGENET_STD, parse_market_name,
+                          camera_names)
 
 # %% auto #0
 __all__ = ['GeM', 'AvgPool', 'ReIDNet', 'input_norm', 'PretrainedWeightsError', 'LoadReport', 'weights_file_kind', 'map_in_order',
@@ -624,9 +625,9 @@ class CameraBatchNorm:
         cams = sorted({s.camid for s in samples})
         missing = [c for c in cams if c not in self.stats]
         if missing:
-            have = ', '.join(f'c{c + 1}: {n}' for c, n in self.images.items()) or 'none'
+            have = camera_names(self.images, counts=True)
             raise ValueError(f"per-camera adaptation: no statistics for camera(s) "
-                             f"{', '.join(f'c{c + 1}' for c in missing)}, which need at least 2 adaptation images "
+                             f"{camera_names(missing)}, which need at least 2 adaptation images "
                              f"each (images per camera: {have})")
         own, parts, rows = _bn_state(self.bns), [], []
         try:
